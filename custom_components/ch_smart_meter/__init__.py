@@ -1,0 +1,1 @@
+"""Swiss smart meter (placeholder until the integration lands)."""

@@ -1,0 +1,1 @@
+"""DLMS/COSEM: ciphering, A-XDR, data notifications."""

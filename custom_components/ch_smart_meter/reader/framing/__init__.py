@@ -1,0 +1,1 @@
+"""Link-layer framers: bytes in, checked frames out."""

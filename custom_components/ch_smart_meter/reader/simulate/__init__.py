@@ -1,0 +1,1 @@
+"""Simulated meters for every standard (tests, the command line and the demo)."""

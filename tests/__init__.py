@@ -1,0 +1,1 @@
+"""Tests for ch_smart_meter."""

@@ -1,0 +1,31 @@
+"""Shared fixtures.
+
+The captures in ../shared/testdata are read in place (their licences vary, they are not
+copied into this repository); tests that need them skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# Imported before Home Assistant starts, so that this repository's custom_components
+# package wins over the empty one of pytest-homeassistant-custom-component.
+import custom_components.ch_smart_meter  # noqa: F401
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+
+
+def testdata_dir(name: str) -> Path:
+    """A capture folder of ../shared/testdata, or skip the test when it is absent."""
+    folder = TESTDATA / name
+    if not folder.is_dir():
+        pytest.skip(f"captures not available: {folder} is absent (needs ../shared/testdata)")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load this repository's custom integration in every test."""
