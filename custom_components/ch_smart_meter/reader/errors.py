@@ -112,3 +112,19 @@ class TransportError(ReaderError):
 
     translation_key = "cannot_open_port"
     default_message = "cannot open the port"
+
+
+class NoData(TransportError):
+    """The port opened but not a single byte arrived: the interface is probably not enabled."""
+
+    translation_key = "no_data"
+    default_message = "no data received: is the customer interface enabled by the grid operator?"
+
+
+class NoValidFrame(TransportError):
+    """Bytes arrived but no valid frame: wrong standard, wrong serial settings or inverted line."""
+
+    translation_key = "no_valid_frame"
+    default_message = (
+        "data received but no valid frame: check the standard and the serial settings"
+    )

@@ -53,12 +53,30 @@ class StreamDecoder(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SerialPreset:
+    """A named character format, e.g. "L&G E450 CII over an M-Bus slave adapter", 2400 8E1."""
+
+    name: str
+    settings: SerialSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A meter model whose scaling or layout the decoder knows (used as an override option)."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class StandardSpec:
     """Everything the rest of the system needs to know about one standard."""
 
     standard: Standard
     title: str  # as the Swiss recommendation names it, e.g. "P1 DSMR 5.0.2"
-    serial: SerialSettings | None  # default character format; None where no serial line
+    # Character formats offered for this standard, the default first; empty where the
+    # standard has no serial line (CH-SMR).
+    serial_presets: tuple[SerialPreset, ...]
     interval: float  # normal seconds between two readings; silence > 3x => unavailable
     create_decoder: Callable[[DecoderOptions], StreamDecoder]
     supports_encryption: bool = False
@@ -66,6 +84,13 @@ class StandardSpec:
     # Used when the user leaves the authentication key empty (Smarty: a public constant).
     default_authentication_key: bytes | None = None
     description: str = ""
+    # Meter models the user may force instead of automatic detection (DLMS); empty if none.
+    profiles: tuple[Profile, ...] = ()
+
+    @property
+    def serial(self) -> SerialSettings | None:
+        """The default character format."""
+        return self.serial_presets[0].settings if self.serial_presets else None
 
 
 # Order = order in the config flow (that of Table 3 of the recommendation).
