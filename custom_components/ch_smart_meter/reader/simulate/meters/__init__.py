@@ -1,0 +1,1 @@
+"""Simulated meters, one module per standard, each exporting ``create_source(options)``."""

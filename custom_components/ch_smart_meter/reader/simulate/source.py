@@ -1,0 +1,165 @@
+"""The simulator pipeline: meter model -> frame encoder (a :class:`FrameSource`) -> schedule.
+
+A *frame source* turns a simulated instant into the bytes a meter of one standard sends
+then (and answers requests, for polled standards). A :class:`Simulator` calls it on a
+schedule: one frame every ``interval`` wall-clock seconds, at simulated instants
+``start + k * interval * acceleration``, so frames are reproducible whatever the timing
+jitter. The outputs (pseudo-terminal, TCP server, in-process stream) only move bytes.
+
+Each standard's source lives in ``simulate/meters/<module>.py`` (module names as in
+``standards``) and exports ``create_source(options) -> FrameSource``; adding a standard
+means adding that module, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
+
+from ..model import Standard
+
+# Simulator modules by standard (same module names as the standards registry).
+_MODULES: Final[dict[Standard, str]] = {
+    Standard.DSMR: "dsmr",
+    Standard.P1_DLMS: "p1_dlms",
+    Standard.LG_MBUS: "lg_mbus",
+    Standard.KAMSTRUP_DLMS: "kamstrup_dlms",
+    Standard.KMP: "kmp",
+    Standard.MEP: "mep",
+}
+_PACKAGE: Final = __name__.rsplit(".", 1)[0] + ".meters"
+
+# The key of simulated encrypted meters when none is given (demo only: it is public).
+DEMO_KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """What every simulated meter may be told.
+
+    ``key``: encrypt frames (Smarty envelope for DSMR, general-glo-ciphering for DLMS);
+    ``authentication_key``: for standards whose AK is secret (the Smarty AK is public).
+    """
+
+    seed: int = 1
+    key: bytes | None = None
+    authentication_key: bytes | None = None
+
+
+class FrameSource(Protocol):
+    """A simulated meter of one standard."""
+
+    @property
+    def standard(self) -> Standard:
+        """Which standard the bytes follow."""
+
+    def frame_at(self, moment: datetime) -> bytes:
+        """The bytes the meter pushes at ``moment`` (aware); ``b""`` for polled meters."""
+
+    def respond(self, request: bytes, moment: datetime) -> bytes:
+        """The answer to bytes the reader wrote (polled standards); ``b""`` when none."""
+
+
+def available_standards() -> list[Standard]:
+    """Standards that have a simulator in this version, in the order of the recommendation."""
+    return [
+        standard
+        for standard, module in _MODULES.items()
+        if importlib.util.find_spec(f"{_PACKAGE}.{module}") is not None
+    ]
+
+
+def create_source(standard: Standard | str, options: SourceOptions | None = None) -> FrameSource:
+    """A simulated meter of ``standard``; raises ``KeyError`` when there is none."""
+    standard = Standard(standard)
+    if standard not in available_standards():
+        raise KeyError(f"no simulator for {standard.value!r}")
+    module = importlib.import_module(f"{_PACKAGE}.{_MODULES[standard]}")
+    factory: Callable[[SourceOptions], FrameSource] = module.create_source
+    return factory(options or SourceOptions())
+
+
+def _now_whole_second() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Simulator:
+    """Runs a :class:`FrameSource` on a schedule.
+
+    ``interval`` is in wall-clock seconds; ``acceleration`` simulated seconds per wall
+    second (60: an hour of meter time per wall minute); ``start`` the simulated instant of
+    the first frame (default: now). ``clock`` is a monotonic clock (tests may replace it).
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        *,
+        interval: float = 1.0,
+        acceleration: float = 1.0,
+        start: datetime | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        if acceleration <= 0:
+            raise ValueError("the acceleration must be positive")
+        self.source = source
+        self.interval = interval
+        self.acceleration = acceleration
+        self.start = start or _now_whole_second()
+        if self.start.tzinfo is None:
+            raise ValueError("the start time must be timezone-aware")
+        self._clock = clock
+        self._origin = clock()  # wall time of tick 0
+        self.frames_sent = 0  # ticks taken so far
+
+    @property
+    def standard(self) -> Standard:
+        """The simulated standard."""
+        return self.source.standard
+
+    def simulated_time(self, tick: int | None = None) -> datetime:
+        """The simulated instant of a tick (default: of the wall clock now)."""
+        if tick is None:
+            elapsed = (self._clock() - self._origin) * self.acceleration
+        else:
+            elapsed = tick * self.interval * self.acceleration
+        return self.start + timedelta(seconds=elapsed)
+
+    def due_in(self) -> float:
+        """Seconds until the next frame is due (0 when it is due or late)."""
+        due = self._origin + self.frames_sent * self.interval
+        late = self._clock() - due
+        if late > self.interval:
+            # Far behind (the process was suspended): resume the rhythm from now
+            # instead of sending a burst of stale frames.
+            self._origin += late
+            return 0.0
+        return max(-late, 0.0)
+
+    def next_frame(self) -> bytes:
+        """The frame of the next tick (whatever the time); advances the schedule."""
+        moment = self.simulated_time(self.frames_sent)
+        self.frames_sent += 1
+        return self.source.frame_at(moment)
+
+    def respond(self, request: bytes) -> bytes:
+        """What the simulated meter answers to ``request`` now."""
+        return self.source.respond(request, self.simulated_time())
+
+    async def frames(self, count: int | None = None) -> AsyncIterator[bytes]:
+        """Frames at their due times: the first at once, then one per interval."""
+        while count is None or self.frames_sent < count:
+            delay = self.due_in()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            frame = self.next_frame()
+            if frame:
+                yield frame
