@@ -1,0 +1,195 @@
+"""Cut a P1 byte stream into DSMR telegrams and Smarty envelopes.
+
+Two kinds of frame travel on a P1 port:
+
+* a text telegram, ``/`` .. ``!`` followed by 0 to 4 hexadecimal CRC digits (no digits on
+  DSMR 2.2/3; three on meters that do not zero-pad) and CRLF;
+* the Luxembourg "Smarty" envelope (also Sagemcom T210-D-R): a raw DLMS
+  general-glo-ciphering APDU ``DB 08 <system title> <A-XDR length> <content>``, framed by
+  its length field.
+
+Bytes outside frames are line noise and ignored. A frame start (``/`` or ``DB 08``) inside
+an unfinished text telegram means the telegram was cut off: it is reported truncated and
+the framer resynchronises on the new start. A text telegram without an end within
+:data:`MAX_FRAME` bytes is reported malformed.
+
+Every decision depends only on bytes already received, never on how they were chunked, so
+feeding byte by byte gives exactly what feeding one chunk gives. The CRC is not checked
+here: the decoder checks it, also on decrypted envelopes.
+"""
+
+from __future__ import annotations
+
+from ..errors import MalformedFrame, TruncatedFrame
+from ..model import RejectedFrame
+
+MAX_FRAME = 16 * 1024
+
+_SLASH = 0x2F  # "/": start of a text telegram
+_BANG = b"!"  # end of a text telegram, the CRC follows
+_CIPHER_TAG = 0xDB  # general-glo-ciphering
+_ENVELOPE_START = b"\xdb\x08"  # the tag, then the 8-byte system title length
+_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+_CRC_DIGITS = 4
+# Security control bytes an envelope may carry (suite 0 or 1; authenticated and/or
+# encrypted); anything else after "DB 08 <title> <length>" is noise that looked like a start.
+_SECURITY_CONTROLS = frozenset({0x10, 0x20, 0x30, 0x11, 0x21, 0x31})
+_MIN_CONTENT = 5  # security control + invocation counter
+
+
+def _next_start(buffer: bytearray, start: int, end: int) -> int:
+    """Index of the first ``/`` or ``DB`` in ``buffer[start:end]``, or -1."""
+    slash = buffer.find(_SLASH, start, end)
+    tag = buffer.find(_CIPHER_TAG, start, end if slash < 0 else slash)
+    return tag if tag >= 0 else slash
+
+
+class DsmrFramer:
+    """Bytes in; complete frames (``bytes``) and framing rejections out, in stream order."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buffer = bytearray()
+        # Inside an unfinished text telegram: where to resume looking for its end.
+        self._resume = 1
+        self._max_frame = max_frame
+
+    def feed(self, data: bytes) -> list[bytes | RejectedFrame]:
+        """Consume a chunk; return the frames it completed."""
+        self._buffer += data
+        out: list[bytes | RejectedFrame] = []
+        while self._step(out):
+            pass
+        return out
+
+    def flush(self) -> list[bytes | RejectedFrame]:
+        """End of input: a telegram whose CRC line was cut by the end is complete as it is;
+        any other pending frame is reported truncated."""
+        out: list[bytes | RejectedFrame] = []
+        buffer = self._buffer
+        if buffer and buffer[0] == _SLASH and buffer.find(_BANG, 1) >= 0:
+            out.append(bytes(buffer))  # "!" with 0-3 CRC digits and no line end yet
+        elif buffer and buffer[0] in (_SLASH, _CIPHER_TAG):
+            kind = "telegram" if buffer[0] == _SLASH else "encrypted frame"
+            out.append(
+                RejectedFrame(
+                    TruncatedFrame(f"{kind} ended after {len(buffer)} bytes"), bytes(buffer)
+                )
+            )
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        """Forget everything pending."""
+        self._buffer.clear()
+        self._resume = 1
+
+    def _step(self, out: list[bytes | RejectedFrame]) -> bool:
+        """Make one decision; False when more bytes are needed."""
+        buffer = self._buffer
+        if not buffer:
+            return False
+        first = buffer[0]
+        if first == _SLASH:
+            return self._text(out)
+        if first == _CIPHER_TAG:
+            return self._envelope(out)
+        start = _next_start(buffer, 1, len(buffer))
+        if start < 0:
+            buffer.clear()  # all noise
+            return False
+        del buffer[:start]
+        self._resume = 1
+        return True
+
+    def _text(self, out: list[bytes | RejectedFrame]) -> bool:
+        buffer = self._buffer
+        size = len(buffer)
+        window = min(size, self._max_frame)  # the end marker must lie within the bound
+        resume = self._resume
+        bang = buffer.find(_BANG, resume, window)
+        limit = bang if bang >= 0 else window
+        restart = self._restart_within(resume, limit)
+        if restart >= 0:
+            out.append(
+                RejectedFrame(
+                    TruncatedFrame(
+                        f"a new frame started after {restart} bytes, before the end marker"
+                    ),
+                    bytes(buffer[:restart]),
+                )
+            )
+            del buffer[:restart]
+            self._resume = 1
+            return True
+        if bang < 0:
+            if size >= self._max_frame:
+                out.append(
+                    RejectedFrame(
+                        MalformedFrame(f"no end marker within {self._max_frame} bytes"),
+                        bytes(buffer[: self._max_frame]),
+                    )
+                )
+                del buffer[: self._max_frame]
+                self._resume = 1
+                return True
+            # Look at the last byte again next time: it may be the "DB" of "DB 08".
+            self._resume = max(1, size - 1)
+            return False
+        end = bang + 1
+        while end < size and end - bang <= _CRC_DIGITS and buffer[end] in _HEX_DIGITS:
+            end += 1
+        if end - bang <= _CRC_DIGITS and end == size:
+            self._resume = bang  # the CRC may go on in the next chunk
+            return False
+        out.append(bytes(buffer[:end]))
+        del buffer[:end]
+        self._resume = 1
+        return True
+
+    def _restart_within(self, start: int, end: int) -> int:
+        """A new frame start inside the current text telegram: ``/`` or ``DB 08``."""
+        buffer = self._buffer
+        slash = buffer.find(_SLASH, start, end)
+        envelope = buffer.find(_ENVELOPE_START, start, end if slash < 0 else slash + 1)
+        if envelope >= 0 and (slash < 0 or envelope < slash):
+            return envelope
+        return slash
+
+    def _envelope(self, out: list[bytes | RejectedFrame]) -> bool:
+        buffer = self._buffer
+        size = len(buffer)
+        if size < 2:
+            return False
+        if buffer[1] != 0x08:
+            return self._skip_noise_byte()
+        if size < 11:
+            return False
+        length_byte = buffer[10]
+        if length_byte < 0x80:
+            header, length = 11, length_byte
+        elif length_byte in (0x81, 0x82):
+            header = 11 + (length_byte & 0x7F)
+            if size < header:
+                return False
+            length = int.from_bytes(buffer[11:header], "big")
+        else:
+            return self._skip_noise_byte()
+        if size <= header:
+            return False
+        if (
+            buffer[header] not in _SECURITY_CONTROLS
+            or length < _MIN_CONTENT
+            or header + length > self._max_frame
+        ):
+            return self._skip_noise_byte()
+        total = header + length
+        if size < total:
+            return False
+        out.append(bytes(buffer[:total]))
+        del buffer[:total]
+        return True
+
+    def _skip_noise_byte(self) -> bool:
+        """The 0xDB was not the start of an envelope: drop it and look further."""
+        del self._buffer[:1]
+        return True
