@@ -50,6 +50,9 @@ class Reading:
     model: str | None = None
     # The bytes of the frame this reading came from: for diagnostics only.
     frame: bytes = field(default=b"", compare=False, repr=False)
+    # Things the user should know about how this reading was obtained (e.g. "the encryption
+    # and authentication keys were swapped"); never key material.
+    notices: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.timestamp.tzinfo is None or self.timestamp.utcoffset() is None:
