@@ -48,6 +48,8 @@ NETWORK_SCHEMES: Final = frozenset({"socket", "tcp", "rfc2217", "esphome"})
 # What each scheme needs that may be missing from the installation.
 _SCHEME_PACKAGES: Final = {"esphome": "aioesphomeapi (pip install 'serialx[esphome]')"}
 
+# Query parameters whose values are secrets (ESPHome Noise key and password, simulator keys).
+_SECRET_PARAMETERS = re.compile(r"([?&](?:key|auth_key|password|noise_psk|psk)=)[^&#]*", re.IGNORECASE)
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 
@@ -92,8 +94,8 @@ class ByteStream(Protocol):
 
 
 def redact_url(url: str) -> str:
-    """The URL with secret query parameters (``key``, ``password``...) replaced."""
-    return serialx.redact_uri(url)
+    """The URL with the values of secret query parameters (``key``, ``password``...) replaced."""
+    return _SECRET_PARAMETERS.sub(r"\1REDACTED", url)
 
 
 def normalize_url(url: str) -> str:

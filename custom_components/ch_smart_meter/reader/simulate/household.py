@@ -219,9 +219,9 @@ class HouseholdModel:
             raise ValueError("the simulated instant must be timezone-aware")
         moment = moment.astimezone(SWISS_TIME)
         seconds = moment.timestamp()
-        load = self.load_w(moment)
-        solar = self.solar_w(moment)
-        net = round(load - solar)
+        load = round(self.load_w(moment))
+        solar = round(self.solar_w(moment))
+        net = load - solar
         import_w, export_w = max(net, 0), max(-net, 0)
 
         weights = self._phase_weights(seconds)
@@ -274,8 +274,8 @@ class HouseholdModel:
             ),
             reactive_import_varh=self._reactive_import_wus // _WUS_PER_WH,
             reactive_export_varh=self._reactive_export_wus // _WUS_PER_WH,
-            load_w=round(load),
-            solar_w=round(solar),
+            load_w=load,
+            solar_w=solar,
         )
 
     @property

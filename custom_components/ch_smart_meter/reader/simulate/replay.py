@@ -30,6 +30,12 @@ def load_capture(path: Path | str, *, hex_text: bool = False) -> bytes:
     return parse_hex_text(data) if hex_text else data
 
 
+def _past_line_end(data: bytes, position: int) -> int:
+    while data[position : position + 1] in (b"\r", b"\n"):
+        position += 1
+    return position
+
+
 def split_frames(data: bytes, spec: StandardSpec, options: DecoderOptions | None = None) -> list[bytes]:
     """Cut a capture into the frames the standard's decoder finds (good or rejected).
 
@@ -42,6 +48,8 @@ def split_frames(data: bytes, spec: StandardSpec, options: DecoderOptions | None
     for position in range(len(data)):
         if decoder.feed(bytes(view[position : position + 1])):
             cuts.append(position + 1)
+    # The line end after a telegram's CRC belongs to that telegram, not to the next one.
+    cuts = [_past_line_end(data, cut) for cut in cuts]
     if not cuts:
         return [data] if data else []
     pieces = [data[start:end] for start, end in zip([0, *cuts[:-1]], cuts, strict=True)]

@@ -1,0 +1,346 @@
+"""The reading session: keep a meter connection alive and turn its bytes into readings.
+
+:class:`MeterSession` opens the stream, feeds the standard's decoder and hands every
+:class:`~.model.Reading` and :class:`~.model.RejectedFrame` to a callback, in order. It
+reconnects forever with capped exponential backoff (plus jitter), and it reconnects when
+an open connection stays silent for longer than ``max(60 s, 6 x interval)``: a TCP
+connection to a ser2net or Wi-Fi bridge that died without a FIN looks open forever, and
+that silent stall is what users of other readers fight with watchdog automations.
+
+:func:`probe` is the connection test of the configuration flow: the first valid reading,
+or the most specific reason why there is none.
+
+Logging: one line per change of state (connected, lost, reconnected), never per frame
+above debug level, and never any key material.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from .errors import (
+    DecryptionFailed,
+    FrameError,
+    KeyRequired,
+    NoData,
+    NoValidFrame,
+    ReaderError,
+    TransportError,
+)
+from .model import DecodeResult, Reading, RejectedFrame, SerialSettings
+from .standards import DecoderOptions, StandardSpec, StreamDecoder
+from .transport import ByteStream, close_quietly, open_stream
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_SILENCE_TIMEOUT: Final = 60.0
+SILENCE_INTERVALS: Final = 6
+JITTER: Final = 0.1  # up to +10 % on each backoff delay, so that readers do not march in step
+# The connection test gives up on the key after this many frames failing authentication
+# (one could be line noise: a corrupted ciphertext fails the tag check too).
+PROBE_DECRYPTION_FAILURES: Final = 2
+
+
+def silence_timeout_for(spec: StandardSpec) -> float:
+    """How long an open connection may stay silent before it is considered dead."""
+    return max(MIN_SILENCE_TIMEOUT, SILENCE_INTERVALS * spec.interval)
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters of a session, for diagnostics.
+
+    ``reconnects`` counts connections opened after the first one; ``rejected_by_reason``
+    is keyed by the errors' translation keys (``crc_mismatch``, ``key_required``...).
+    """
+
+    frames_ok: int = 0
+    frames_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    reconnects: int = 0
+    bytes_received: int = 0
+    last_error: str | None = None
+    connected: bool = False
+
+
+class _ConnectionLost(Exception):
+    """Internal: the current connection ended; carries the reason."""
+
+    def __init__(self, error: ReaderError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class MeterSession:
+    """Reads one meter until cancelled or closed; see the module docstring.
+
+    ``on_connection(True, None)`` is called when a connection delivers its first bytes,
+    ``on_connection(False, error)`` when it is lost or cannot be opened; each once per
+    change. ``silence_timeout`` overrides :func:`silence_timeout_for` (tests).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        spec: StandardSpec,
+        options: DecoderOptions,
+        *,
+        serial: SerialSettings | None = None,
+        on_result: Callable[[DecodeResult], None],
+        on_connection: Callable[[bool, ReaderError | None], None] | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        history: int = 5,
+        silence_timeout: float | None = None,
+    ) -> None:
+        self._url = url
+        self._spec = spec
+        self._options = options
+        self._serial = serial if serial is not None else spec.serial
+        self._on_result = on_result
+        self._on_connection = on_connection
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._silence_timeout = (
+            silence_timeout if silence_timeout is not None else silence_timeout_for(spec)
+        )
+        self._stats = SessionStats()
+        self._recent: deque[bytes] = deque(maxlen=max(history, 0))
+        self._stream: ByteStream | None = None
+        self._closing = False
+        self._wakeup = asyncio.Event()
+        self._backoff = backoff_initial
+        self._state: bool | None = None  # None until the first connection attempt ends
+        self._description = url  # replaced by the stream's redacted description
+
+    # -- public state ----------------------------------------------------------------
+
+    @property
+    def stats(self) -> SessionStats:
+        """A snapshot of the counters."""
+        return dataclasses.replace(
+            self._stats, rejected_by_reason=dict(self._stats.rejected_by_reason)
+        )
+
+    @property
+    def recent_frames(self) -> list[bytes]:
+        """The last raw frames (good or rejected), newest last."""
+        return list(self._recent)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read until cancelled or :meth:`close` d; never raises except ``CancelledError``."""
+        decoder = self._spec.create_decoder(self._options)
+        attempts = 0
+        try:
+            while not self._closing:
+                try:
+                    await self._connect_and_read(decoder, first=attempts == 0)
+                except _ConnectionLost as lost:
+                    self._set_disconnected(lost.error)
+                finally:
+                    attempts += 1
+                    await close_quietly(self._stream)
+                    self._stream = None
+                    decoder.reset()
+                if not self._closing:
+                    await self._sleep_backoff()
+        finally:
+            self._stats.connected = False
+            await close_quietly(self._stream)
+            self._stream = None
+
+    async def close(self) -> None:
+        """Stop :meth:`run` (it returns) and close the connection."""
+        self._closing = True
+        self._wakeup.set()
+        stream, self._stream = self._stream, None
+        await close_quietly(stream)
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _connect_and_read(self, decoder: StreamDecoder, *, first: bool) -> None:
+        try:
+            stream = await open_stream(self._url, self._serial)
+        except TransportError as err:
+            raise _ConnectionLost(err) from err
+        if self._closing:
+            await close_quietly(stream)
+            return
+        self._stream = stream
+        self._description = stream.description
+        if not first:
+            self._stats.reconnects += 1
+        _LOGGER.debug("Opened %s", self._description)
+
+        received_any = False
+        while not self._closing:
+            try:
+                async with asyncio.timeout(self._silence_timeout):
+                    chunk = await stream.read()
+            except TimeoutError as err:
+                raise _ConnectionLost(self._silence_error(received_any)) from err
+            except TransportError as err:
+                raise _ConnectionLost(err) from err
+            if not chunk:
+                if self._closing:
+                    return
+                raise _ConnectionLost(TransportError("connection closed by the remote side"))
+            if not received_any:
+                received_any = True
+                self._set_connected()
+            self._stats.bytes_received += len(chunk)
+            self._handle(self._feed(decoder, chunk))
+
+    def _silence_error(self, received_any: bool) -> TransportError:
+        seconds = f"{self._silence_timeout:g} s"
+        if received_any:
+            return TransportError(f"no data for {seconds}: the connection seems dead")
+        return NoData(f"nothing received for {seconds}")
+
+    def _feed(self, decoder: StreamDecoder, chunk: bytes) -> list[DecodeResult]:
+        try:
+            return decoder.feed(chunk)
+        except Exception:
+            # A decoder must not raise; if one does, lose the partial frame, not the session.
+            _LOGGER.exception("Decoder of %s failed; its buffer is discarded", self._spec.title)
+            decoder.reset()
+            return []
+
+    def _handle(self, results: list[DecodeResult]) -> None:
+        for result in results:
+            if isinstance(result, Reading):
+                self._stats.frames_ok += 1
+                self._backoff = self._backoff_initial
+            else:
+                self._count_rejection(result)
+            self._recent.append(result.frame)
+            try:
+                self._on_result(result)
+            except Exception:
+                _LOGGER.exception("Error in the reading callback")
+
+    def _count_rejection(self, rejected: RejectedFrame) -> None:
+        key = rejected.error.translation_key
+        self._stats.frames_rejected += 1
+        self._stats.rejected_by_reason[key] = self._stats.rejected_by_reason.get(key, 0) + 1
+        self._stats.last_error = rejected.error.message
+        _LOGGER.debug("Frame rejected from %s: %s", self._description, rejected.error.message)
+
+    def _set_connected(self) -> None:
+        self._stats.connected = True
+        if self._state is True:
+            return
+        if self._state is False:
+            _LOGGER.info("Reconnected to %s", self._description)
+        else:
+            _LOGGER.debug("Receiving data from %s", self._description)
+        self._state = True
+        self._notify(True, None)
+
+    def _set_disconnected(self, error: ReaderError) -> None:
+        self._stats.connected = False
+        self._stats.last_error = error.message
+        if self._state is False:
+            _LOGGER.debug("Still no connection to %s: %s", self._description, error.message)
+            return
+        _LOGGER.warning(
+            "Connection to %s %s: %s; retrying",
+            self._description,
+            "lost" if self._state else "failed",
+            error.message,
+        )
+        self._state = False
+        self._notify(False, error)
+
+    def _notify(self, connected: bool, error: ReaderError | None) -> None:
+        if self._on_connection is None:
+            return
+        try:
+            self._on_connection(connected, error)
+        except Exception:
+            _LOGGER.exception("Error in the connection callback")
+
+    async def _sleep_backoff(self) -> None:
+        delay = min(self._backoff, self._backoff_max) * (1.0 + random.uniform(0.0, JITTER))
+        self._backoff = min(self._backoff * 2, self._backoff_max)
+        _LOGGER.debug("Next connection attempt to %s in %.3f s", self._description, delay)
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wakeup.wait()
+
+
+def _no_valid_frame(rejections: list[FrameError], received: int) -> NoValidFrame:
+    if not rejections:
+        return NoValidFrame(f"{received} bytes without a single complete frame")
+    reasons = Counter(error.message for error in rejections)
+    message, _ = reasons.most_common(1)[0]
+    frames = "frame" if len(rejections) == 1 else "frames"
+    return NoValidFrame(f"{len(rejections)} {frames} rejected, e.g. {message}")
+
+
+async def probe(
+    url: str,
+    spec: StandardSpec,
+    options: DecoderOptions,
+    *,
+    serial: SerialSettings | None = None,
+    timeout: float = 20.0,
+) -> Reading:
+    """The first valid reading within ``timeout`` seconds, or the most specific error.
+
+    :class:`TransportError` (cannot open), :class:`NoData` (not a single byte),
+    :class:`KeyRequired` / :class:`DecryptionFailed` (encrypted frames without the right
+    key), :class:`NoValidFrame` (bytes but no valid frame). The stream is always closed.
+    """
+    stream = await open_stream(
+        url, serial if serial is not None else spec.serial, connect_timeout=min(timeout, 10.0)
+    )
+    decoder = spec.create_decoder(options)
+    received = 0
+    rejections: list[FrameError] = []
+    decryption_failures = 0
+    ended = False  # the remote side closed the connection
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await stream.read():
+                received += len(chunk)
+                for result in decoder.feed(chunk):
+                    if isinstance(result, Reading):
+                        return result
+                    error = result.error
+                    rejections.append(error)
+                    if isinstance(error, KeyRequired):
+                        raise error
+                    if isinstance(error, DecryptionFailed):
+                        decryption_failures += 1
+                        if decryption_failures >= PROBE_DECRYPTION_FAILURES:
+                            raise error
+            ended = True
+    except TimeoutError:
+        pass
+    finally:
+        await close_quietly(stream)
+    for result in decoder.flush():
+        if isinstance(result, Reading):
+            return result
+        rejections.append(result.error)
+    if received == 0 and ended:
+        raise TransportError("connection closed by the remote side before any data")
+    if received == 0:
+        raise NoData(f"nothing received in {timeout:g} s")
+    for kind in (KeyRequired, DecryptionFailed):
+        for error in rejections:
+            if isinstance(error, kind):
+                raise error
+    raise _no_valid_frame(rejections, received)
