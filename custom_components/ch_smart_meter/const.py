@@ -1,0 +1,48 @@
+"""Constants of the Swiss smart meter integration: domain, configuration keys, defaults."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "ch_smart_meter"
+LOGGER: Final = logging.getLogger(__package__)
+
+# Connection data (ConfigEntry.data).
+CONF_STANDARD: Final = "standard"
+CONF_URL: Final = "url"
+CONF_BAUDRATE: Final = "baudrate"
+CONF_BYTESIZE: Final = "bytesize"
+CONF_PARITY: Final = "parity"
+CONF_STOPBITS: Final = "stopbits"
+CONF_ENCRYPTION_KEY: Final = "encryption_key"
+CONF_AUTHENTICATION_KEY: Final = "authentication_key"
+
+# Tunables (ConfigEntry.options).
+CONF_UPDATE_INTERVAL: Final = "update_interval"
+CONF_PROFILE: Final = "profile"
+
+# Seconds over which measurements are averaged before the sensors are written; 0 writes
+# every reading. Five seconds matches the rate the Swiss recommendation asks of meters.
+DEFAULT_UPDATE_INTERVAL: Final = 5
+MAX_UPDATE_INTERVAL: Final = 3600
+PROFILE_AUTO: Final = "auto"
+
+# Entities become unavailable after this many normal reading intervals of silence.
+SILENCE_INTERVALS: Final = 3
+
+# A lower energy register value is published only when it persists this long and this
+# often (a replaced meter); a single bad frame or a restart never makes a counter go back.
+COUNTER_DROP_READINGS: Final = 3
+COUNTER_DROP_SECONDS: Final = 60.0
+
+# Rejected frames of one reason logged again at most this often (as a summary).
+REJECTION_SUMMARY_SECONDS: Final = 300.0
+# Key errors that persist this many frames in a row raise a repair issue.
+KEY_ISSUE_FRAMES: Final = 3
+
+# Averages carry this many decimals more than the catalogue's minimum resolution, so that
+# averaging does not hide detail the meter delivers while keeping float noise out of states.
+AVERAGE_EXTRA_DECIMALS: Final = 2
+
+ISSUE_KEY_REJECTED: Final = "key_rejected"

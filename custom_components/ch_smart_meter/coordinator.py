@@ -1,0 +1,462 @@
+"""The push coordinator: owns the meter session and turns its readings into sensor values.
+
+One :class:`~.reader.session.MeterSession` per config entry reads the meter forever (it
+reconnects by itself). For every reading the coordinator feeds one channel per OBIS code
+(see ``channels.py``); at the end of each update interval it flushes the channels, and only
+entities whose value changed write their state. It also owns availability (silence longer
+than a few reading intervals), the log policy for rejected frames, the repair issue for a
+rejected key, and the counters shown in diagnostics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from time import monotonic
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
+
+from .channels import Channel, CounterChannel, IgnoredChannel, MeasurementChannel
+from .const import (
+    CONF_AUTHENTICATION_KEY,
+    CONF_BAUDRATE,
+    CONF_BYTESIZE,
+    CONF_ENCRYPTION_KEY,
+    CONF_PARITY,
+    CONF_PROFILE,
+    CONF_STANDARD,
+    CONF_STOPBITS,
+    CONF_UPDATE_INTERVAL,
+    CONF_URL,
+    DEFAULT_UPDATE_INTERVAL,
+    DOMAIN,
+    ISSUE_KEY_REJECTED,
+    KEY_ISSUE_FRAMES,
+    LOGGER,
+    PROFILE_AUTO,
+    REJECTION_SUMMARY_SECONDS,
+    SILENCE_INTERVALS,
+)
+from .reader.dlms.cipher import parse_key
+from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
+from .reader.model import Reading, RejectedFrame, SerialSettings
+from .reader.obis import BY_CODE, ObisEntry, Quantity
+from .reader.session import MeterSession
+from .reader.standards import DecoderOptions, StandardSpec, get_spec
+
+type ChSmartMeterConfigEntry = ConfigEntry[ChSmartMeterCoordinator]
+type NewChannelsListener = Callable[[list[str]], None]
+
+# How long set-up waits for the port to open before it lets the session keep trying alone.
+SETUP_CONNECT_TIMEOUT = 10.0
+
+
+def serial_settings_from_data(data: Mapping[str, Any], spec: StandardSpec) -> SerialSettings | None:
+    """The character format stored in an entry (or proposed by a flow), else the default."""
+    if CONF_BAUDRATE not in data:
+        return spec.serial
+    return SerialSettings(
+        baudrate=int(data[CONF_BAUDRATE]),
+        bytesize=int(data[CONF_BYTESIZE]),
+        parity=str(data[CONF_PARITY]),
+        stopbits=float(data[CONF_STOPBITS]),
+    )
+
+
+def decoder_options_from_data(
+    data: Mapping[str, Any], options: Mapping[str, Any], spec: StandardSpec
+) -> DecoderOptions:
+    """Decoder options from an entry's data (keys) and options (profile override)."""
+    profile = options.get(CONF_PROFILE, PROFILE_AUTO)
+    authentication_key = parse_key(data.get(CONF_AUTHENTICATION_KEY))
+    return DecoderOptions(
+        encryption_key=parse_key(data.get(CONF_ENCRYPTION_KEY)),
+        # An empty authentication key means "the standard's default" (Smarty: a public one).
+        authentication_key=authentication_key or spec.default_authentication_key,
+        timezone=dt_util.get_default_time_zone(),
+        profile=None if profile == PROFILE_AUTO else profile,
+    )
+
+
+def _channel_for(entry: ObisEntry | None) -> Channel:
+    """The channel kind a catalogue entry needs: data, not branches in the hot path."""
+    if entry is None or entry.quantity is Quantity.IDENTIFIER:
+        return IgnoredChannel()
+    if entry.counter:
+        return CounterChannel()
+    return MeasurementChannel(entry.decimals)
+
+
+@dataclass(slots=True)
+class RejectionLog:
+    """How often frames were rejected, per reason, and when the log said so last."""
+
+    total: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    since_summary: dict[str, int] = field(default_factory=dict)
+    next_summary: float = 0.0
+
+
+class ChSmartMeterCoordinator:
+    """Reads one meter and feeds its sensors."""
+
+    def __init__(self, hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.spec: StandardSpec = get_spec(entry.data[CONF_STANDARD])
+        # The meter id the entry was created for; entity ids rest on it even if the meter
+        # is replaced later (history continues).
+        self.meter_id: str = entry.unique_id or entry.entry_id
+        self.update_interval = float(
+            entry.options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL)
+        )
+        self.silence_limit = SILENCE_INTERVALS * self.spec.interval
+
+        self.channels: dict[str, Channel] = {}
+        self._flushing: list[Channel] = []
+        self.last_reading_channel = Channel()
+        self.rejected_channel = Channel()
+        self.rejected_channel.value = 0
+        self._new_channels_listener: NewChannelsListener | None = None
+
+        self.available = False
+        self._silent = False
+        self.reading: Reading | None = None
+        self.connected = False
+        self.last_connection_error: ReaderError | None = None
+        self._last_reading_at = 0.0
+        self._next_flush = 0.0
+        self._silence_timer: CALLBACK_TYPE | None = None
+        self._device_details: tuple[str | None, str | None] = (None, None)
+        self._reported_meter_id: str | None = None
+
+        self.rejections = RejectionLog()
+        self._key_failures = 0
+        self._key_issue: str | None = None
+
+        self._session: MeterSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._first_connection: asyncio.Future[ReaderError | None] | None = None
+
+    # ----------------------------------------------------------------- life cycle
+
+    @property
+    def session(self) -> MeterSession | None:
+        """The running session (diagnostics read its statistics and raw frames)."""
+        return self._session
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The meter as a device; manufacturer and model once a reading named them."""
+        info = DeviceInfo(
+            identifiers={(DOMAIN, self.meter_id)},
+            name=self.entry.title,
+            serial_number=self.meter_id,
+        )
+        manufacturer, model = self._device_details
+        if manufacturer:
+            info["manufacturer"] = manufacturer
+        if model:
+            info["model"] = model
+        return info
+
+    async def async_start(self) -> None:
+        """Open the meter's port and start reading.
+
+        Raises ``ConfigEntryNotReady`` (Home Assistant retries later) when the port cannot be
+        opened at all; silence is no reason to fail: the entities show it as unavailable.
+        """
+        self._first_connection = self.hass.loop.create_future()
+        self._start_session()
+        self.entry.async_on_unload(
+            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
+        )
+        try:
+            async with asyncio.timeout(SETUP_CONNECT_TIMEOUT):
+                error = await asyncio.shield(self._first_connection)
+        except TimeoutError:
+            LOGGER.debug("%s: the port is not open yet; the session keeps trying", self.entry.title)
+            return
+        if error is not None:
+            await self.async_shutdown()
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": error.message},
+            )
+
+    def _start_session(self) -> None:
+        data = self.entry.data
+        self._session = MeterSession(
+            data[CONF_URL],
+            self.spec,
+            decoder_options_from_data(data, self.entry.options, self.spec),
+            serial=serial_settings_from_data(data, self.spec),
+            on_result=self._on_result,
+            on_connection=self._on_connection,
+        )
+        self._task = self.entry.async_create_background_task(
+            self.hass, self._async_run(self._session), name=f"{DOMAIN} session {self.entry.title}"
+        )
+
+    @asynccontextmanager
+    async def async_paused(self) -> AsyncIterator[None]:
+        """Release the port for a while (the reconfigure flow's live check), then read again."""
+        await self._async_stop_session()
+        try:
+            yield
+        finally:
+            if self.entry.state is ConfigEntryState.LOADED and self._session is None:
+                self._start_session()
+
+    async def _async_run(self, session: MeterSession) -> None:
+        """Run the session; it reconnects by itself, so an exception here is a bug."""
+        try:
+            await session.run()
+        except Exception:
+            LOGGER.exception("%s: the meter session stopped unexpectedly", self.entry.title)
+
+    async def _async_on_stop(self, _event: Event) -> None:
+        await self.async_shutdown()
+
+    async def async_shutdown(self) -> None:
+        """Stop reading and release the port; nothing stays behind."""
+        if self._silence_timer is not None:
+            self._silence_timer()
+            self._silence_timer = None
+        await self._async_stop_session()
+
+    async def _async_stop_session(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ----------------------------------------------------------------- session callbacks
+
+    @callback
+    def _on_connection(self, connected: bool, error: ReaderError | None) -> None:
+        self.connected = connected
+        self.last_connection_error = error
+        first = self._first_connection
+        if first is not None and not first.done():
+            # Only "the port cannot be opened" fails set-up; anything else is for later.
+            first.set_result(error if not connected and isinstance(error, TransportError) else None)
+        if connected:
+            LOGGER.debug("%s: connected", self.entry.title)
+        elif error is not None:
+            LOGGER.debug("%s: disconnected: %s", self.entry.title, error.message)
+
+    @callback
+    def _on_result(self, result: Reading | RejectedFrame) -> None:
+        if isinstance(result, Reading):
+            self.async_handle_reading(result)
+        else:
+            self.async_handle_rejected(result)
+
+    # ----------------------------------------------------------------- readings
+
+    def set_new_channels_listener(self, listener: NewChannelsListener) -> Callable[[], None]:
+        """Call ``listener`` with the codes of channels created by a reading."""
+        self._new_channels_listener = listener
+
+        def remove() -> None:
+            self._new_channels_listener = None
+
+        return remove
+
+    def channel(self, code: str) -> Channel:
+        """The channel of a code, created on first use."""
+        channel = self.channels.get(code)
+        if channel is None:
+            channel = self.channels[code] = _channel_for(BY_CODE.get(code))
+            if not isinstance(channel, IgnoredChannel):
+                self._flushing.append(channel)
+        return channel
+
+    @callback
+    def async_handle_reading(self, reading: Reading) -> None:
+        """Feed a reading to the channels; flush them when the update interval is over."""
+        now = monotonic()
+        channels = self.channels
+        new_codes: list[str] | None = None
+        for code, value in reading.values.items():
+            channel = channels.get(code)
+            if channel is None:
+                channel = self.channel(code)
+                if not isinstance(channel, IgnoredChannel):
+                    if new_codes is None:
+                        new_codes = []
+                    new_codes.append(code)
+            channel.add(value, now)
+        self.reading = reading
+        self._last_reading_at = now
+        if self._key_failures:
+            self._key_failures = 0
+            self._async_clear_key_issue()
+        if reading.meter_id != self._reported_meter_id:
+            self._async_meter_identified(reading)
+        if new_codes is not None and self._new_channels_listener is not None:
+            self._new_channels_listener(new_codes)
+        if not self.available:
+            self._async_set_available(True)
+        if now >= self._next_flush:
+            self._async_flush(now)
+        if self._silence_timer is None:
+            self._silence_timer = async_call_later(
+                self.hass, self.silence_limit, self._async_check_silence
+            )
+
+    @callback
+    def _async_flush(self, now: float) -> None:
+        self._next_flush = now + self.update_interval
+        for channel in self._flushing:
+            if channel.take():
+                channel.listener()
+        if self.reading is not None:
+            self.last_reading_channel.publish(self.reading.timestamp)
+        self.rejected_channel.publish(self.rejections.total)
+
+    @callback
+    def _async_check_silence(self, _now: datetime) -> None:
+        self._silence_timer = None
+        silent_for = monotonic() - self._last_reading_at
+        if silent_for < self.silence_limit:
+            self._silence_timer = async_call_later(
+                self.hass, self.silence_limit - silent_for, self._async_check_silence
+            )
+            return
+        self._async_set_available(False)
+
+    @callback
+    def _async_set_available(self, available: bool) -> None:
+        self.available = available
+        if available:
+            if self._silent:
+                self._silent = False
+                LOGGER.info("%s: the meter is sending again", self.entry.title)
+        else:
+            self._silent = True
+            LOGGER.warning(
+                "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
+                self.entry.title,
+                self.silence_limit,
+            )
+            for channel in self._flushing:
+                channel.discard()
+            # The first reading after the silence is published at once.
+            self._next_flush = 0.0
+        for channel in self._flushing:
+            channel.listener()
+
+    @callback
+    def _async_meter_identified(self, reading: Reading) -> None:
+        """First reading, or one from another meter: keep the device registry in step."""
+        if self._reported_meter_id is None and reading.meter_id != self.meter_id:
+            LOGGER.warning(
+                "%s: the meter now reports the id %s instead of %s; treating it as a replaced "
+                "meter, its sensors continue",
+                self.entry.title,
+                reading.meter_id,
+                self.meter_id,
+            )
+        self._reported_meter_id = reading.meter_id
+        details = (reading.manufacturer, reading.model)
+        if details in (self._device_details, (None, None)):
+            return
+        self._device_details = details
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={(DOMAIN, self.meter_id)})
+        if device is not None:
+            registry.async_update_device(
+                device.id, manufacturer=reading.manufacturer, model=reading.model
+            )
+
+    # ----------------------------------------------------------------- rejected frames
+
+    @callback
+    def async_handle_rejected(self, rejected: RejectedFrame) -> None:
+        """Count a rejected frame; log each reason once, then a summary now and then."""
+        error = rejected.error
+        reason = error.translation_key
+        log = self.rejections
+        log.total += 1
+        count = log.by_reason.get(reason, 0) + 1
+        log.by_reason[reason] = count
+        if count == 1:
+            LOGGER.warning(
+                "%s: a frame from the meter was rejected: %s (later ones of this kind are "
+                "logged at debug level and summarised every %d minutes)",
+                self.entry.title,
+                error.message,
+                REJECTION_SUMMARY_SECONDS // 60,
+            )
+        else:
+            LOGGER.debug("%s: frame rejected: %s", self.entry.title, error.message)
+            log.since_summary[reason] = log.since_summary.get(reason, 0) + 1
+        now = monotonic()
+        if count == 1 and log.next_summary == 0.0:
+            log.next_summary = now + REJECTION_SUMMARY_SECONDS
+        elif now >= log.next_summary and log.since_summary:
+            LOGGER.info(
+                "%s: frames rejected in the last %d minutes: %s",
+                self.entry.title,
+                REJECTION_SUMMARY_SECONDS // 60,
+                ", ".join(f"{key} {n}" for key, n in sorted(log.since_summary.items())),
+            )
+            log.since_summary.clear()
+            log.next_summary = now + REJECTION_SUMMARY_SECONDS
+        if isinstance(error, KeyRequired | DecryptionFailed):
+            self._key_failures += 1
+            if self._key_failures >= KEY_ISSUE_FRAMES:
+                self._async_raise_key_issue(error)
+        if now >= self._next_flush:
+            self._async_flush(now)
+
+    @property
+    def key_issue_id(self) -> str:
+        """The id of this entry's repair issue for a rejected or missing key."""
+        return f"{ISSUE_KEY_REJECTED}_{self.entry.entry_id}"
+
+    @callback
+    def _async_raise_key_issue(self, error: ReaderError) -> None:
+        translation_key = "key_required" if isinstance(error, KeyRequired) else "key_rejected"
+        if self._key_issue == translation_key:
+            return
+        self._key_issue = translation_key
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.key_issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=translation_key,
+            translation_placeholders={"title": self.entry.title},
+        )
+
+    @callback
+    def _async_clear_key_issue(self) -> None:
+        if self._key_issue is not None:
+            self._key_issue = None
+            ir.async_delete_issue(self.hass, DOMAIN, self.key_issue_id)

@@ -1,0 +1,79 @@
+"""Diagnostics: what a bug report needs, with every key and secret redacted."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY
+from .coordinator import ChSmartMeterConfigEntry
+
+# Anything that could let someone read the meter's data: the keys, and credentials that
+# later options (MQTT republishing) may add.
+TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, "password", "username", "token"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return getattr(value, "message", type(value).__name__)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: ChSmartMeterConfigEntry
+) -> dict[str, Any]:
+    """Entry (redacted), session counters, rejected frames by reason, last raw frames, last reading."""
+    coordinator = entry.runtime_data
+    session = coordinator.session
+    stats: dict[str, Any] | None = None
+    frames: list[str] = []
+    if session is not None:
+        stats = _jsonable(dataclasses.asdict(session.stats))
+        frames = [frame.hex() for frame in session.recent_frames]
+    reading = coordinator.reading
+    return {
+        "home_assistant": HA_VERSION,
+        "entry": {
+            "title": entry.title,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
+        },
+        "standard": coordinator.spec.standard.value,
+        "available": coordinator.available,
+        "connected": coordinator.connected,
+        "last_connection_error": _jsonable(coordinator.last_connection_error),
+        "update_interval": coordinator.update_interval,
+        "rejected": {
+            "total": coordinator.rejections.total,
+            "by_reason": dict(sorted(coordinator.rejections.by_reason.items())),
+        },
+        "session": stats,
+        "recent_frames": frames,
+        "last_reading": None
+        if reading is None
+        else {
+            "timestamp": reading.timestamp.isoformat(),
+            "meter_id": reading.meter_id,
+            "id_obis": reading.id_obis,
+            "time_source": str(reading.time_source),
+            "manufacturer": reading.manufacturer,
+            "model": reading.model,
+            "values": dict(reading.values),
+            "frame": reading.frame.hex(),
+        },
+        "published": {
+            code: channel.value
+            for code, channel in sorted(coordinator.channels.items())
+            if channel.value is not None
+        },
+    }
