@@ -39,11 +39,12 @@ Decoding rules
 
 from __future__ import annotations
 
+import math
 import struct
 from array import array
 from collections.abc import Mapping
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from importlib import import_module
@@ -271,16 +272,28 @@ def _printable(text: str) -> str:
     return "".join(char for char in text if char.isascii() and char.isprintable()).strip()
 
 
+def _read_identification(header: str) -> tuple[str, str, str]:
+    text = header[5:]
+    if text[:1] == "\\":
+        text = text[2:] if text[1:2].isdigit() else text[1:]
+    return header[1:4], _printable(text).lstrip(":").strip(), _printable(header[1:])
+
+
+_IDENTIFICATIONS: dict[str, tuple[str, str, str]] = {}  # a meter repeats its header
+
+
 def _identification(header: str) -> tuple[str, str, str]:
     """(FLAG id, model, whole identification) of ``/XXXZ<identification>``.
 
     The model leaves out the ``\\W`` enhanced baud-rate mark (backslash and a digit),
     separators and unprintable bytes.
     """
-    text = header[5:]
-    if text[:1] == "\\":
-        text = text[2:] if text[1:2].isdigit() else text[1:]
-    return header[1:4], _printable(text).lstrip(":").strip(), _printable(header[1:])
+    known = _IDENTIFICATIONS.get(header)
+    if known is None:
+        known = _read_identification(header)
+        if len(_IDENTIFICATIONS) < 64:
+            _IDENTIFICATIONS[header] = known
+    return known
 
 
 # --------------------------------------------------------------------------------------
@@ -296,8 +309,36 @@ _DEVICE_NAME: Final = 5
 _VERSION: Final = 6
 _BELGIAN_VERSION: Final = 7
 
-type _Action = tuple[int, str, Quantity | None, str | None]
-_SKIP_ACTION: Final[_Action] = (_SKIP, "", None, None)
+
+def _spellings(**exponents: int) -> dict[str, int]:
+    """Unit text -> power of ten to the CH-SMR unit, in the spellings meters use; no unit
+    means the quantity's DSMR unit. Other letter cases are matched in lower case."""
+    table = {"": 0}
+    for unit, exponent in exponents.items():
+        for spelling in (
+            unit,
+            unit.lower(),
+            unit.replace("var", "VAr"),
+            unit.replace("var", "Var"),
+        ):
+            table[spelling] = exponent
+    return table
+
+
+_UNIT_EXPONENTS: Final[Mapping[Quantity, Mapping[str, int]]] = {
+    Quantity.ACTIVE_ENERGY: _spellings(kWh=0, Wh=-3),
+    Quantity.REACTIVE_ENERGY: _spellings(kvarh=0, varh=-3),
+    Quantity.ACTIVE_POWER: _spellings(kW=0, W=-3),
+    Quantity.REACTIVE_POWER: _spellings(kvar=0, var=-3),
+    Quantity.VOLTAGE: _spellings(V=0),
+    Quantity.CURRENT: _spellings(A=0),
+    Quantity.FREQUENCY: _spellings(Hz=0),
+    Quantity.POWER_FACTOR: _spellings(),
+}
+
+# Quantities with a physical upper bound: a value above it is not what the line claims
+# (E.ON Hungary sends 13.7.0 values like 4.556), so it is left out rather than shown.
+_UPPER_BOUNDS: Final[Mapping[Quantity, float]] = {Quantity.POWER_FACTOR: 1.0}
 
 # Registers summed into a total when the meter does not send it: C.D -> total code.
 _TOTALS: Final = {"1.8": "1.8.0", "2.8": "2.8.0"}
@@ -310,12 +351,26 @@ _ABSTRACT_LINES: Final = {
 }
 
 
-def _classify(reference: str) -> _Action:
+@dataclass(frozen=True, slots=True)
+class _LineRule:
+    """How to read the lines of one OBIS reference."""
+
+    kind: int
+    code: str = ""
+    quantity: Quantity = Quantity.IDENTIFIER
+    units: Mapping[str, int] = field(default_factory=dict)
+    total: str | None = None  # a tariff register: summed into this total if it is missing
+    upper: float = math.inf
+
+
+_SKIP_RULE: Final = _LineRule(_SKIP)
+
+
+def _classify(reference: str) -> _LineRule:
     """Decide what an OBIS reference (``A-B:C.D.E``, maybe ``*F`` or ``.F``) is for."""
     medium_channel, colon, cde = reference.partition(":")
     medium, dash, channel = medium_channel.partition("-")
-    cde = cde.partition("*")[0]
-    parts = cde.split(".")
+    parts = cde.partition("*")[0].split(".")
     if len(parts) == 4:
         parts = parts[:3]  # C.D.E.F
     if (
@@ -324,74 +379,50 @@ def _classify(reference: str) -> _Action:
         or len(parts) != 3
         or not all(part.isdigit() and part.isascii() for part in (medium, channel, *parts))
     ):
-        return _SKIP_ACTION
+        return _SKIP_RULE
     code = ".".join(str(int(part)) for part in parts)
     a, b = int(medium), int(channel)
     if code == "0.2.8":  # 1-3:0.2.8, the P1 version
-        return (_VERSION, code, None, None)
+        return _LineRule(_VERSION, code)
     if a == 0 and b == 0:
-        special = _ABSTRACT_LINES.get(code)
-        return (special, code, None, None) if special is not None else _SKIP_ACTION
+        kind = _ABSTRACT_LINES.get(code)
+        return _SKIP_RULE if kind is None else _LineRule(kind, code)
     if a != 1:
-        return _SKIP_ACTION  # M-Bus channels, abstract objects
+        return _SKIP_RULE  # M-Bus channels (gas, water, heat)
     c_d, _, e = code.rpartition(".")
     total = _TOTALS.get(c_d) if e != "0" else None
     entry = BY_CODE.get(code)
     if entry is not None and entry.quantity is not Quantity.IDENTIFIER:
-        return (_VALUE, code, entry.quantity, total)
-    if total is not None:
-        quantity = Quantity.ACTIVE_ENERGY
-        return (_TARIFF, code, quantity, total)
-    return _SKIP_ACTION
+        quantity, kind = entry.quantity, _VALUE
+    elif total is not None:
+        quantity, kind = Quantity.ACTIVE_ENERGY, _TARIFF
+    else:
+        return _SKIP_RULE
+    upper = _UPPER_BOUNDS.get(quantity, math.inf)
+    return _LineRule(kind, code, quantity, _UNIT_EXPONENTS[quantity], total, upper)
 
 
-_ACTIONS: dict[str, _Action] = {}
-_ACTIONS_LIMIT: Final = 1024  # distinct references remembered (bounded against garbage)
+_RULES: dict[str, _LineRule] = {}
+_RULES_LIMIT: Final = 1024  # distinct references remembered (bounded against garbage)
 
 
-def _action(reference: str) -> _Action:
-    action = _ACTIONS.get(reference)
-    if action is None:
-        action = _classify(reference)
-        if len(_ACTIONS) < _ACTIONS_LIMIT:
-            _ACTIONS[reference] = action
-    return action
+def _rule(reference: str) -> _LineRule:
+    rule = _RULES.get(reference)
+    if rule is None:
+        rule = _classify(reference)
+        if len(_RULES) < _RULES_LIMIT:
+            _RULES[reference] = rule
+    return rule
 
 
-# Unit spellings per quantity -> power of ten to the CH-SMR unit. Matched as sent first,
-# then in lower case (kVArh, kvarh, kVarh ...). No unit: the quantity's DSMR unit.
-_UNIT_EXPONENTS: Final[Mapping[Quantity, Mapping[str, int]]] = {
-    Quantity.ACTIVE_ENERGY: {"kwh": 0, "wh": -3},
-    Quantity.REACTIVE_ENERGY: {"kvarh": 0, "varh": -3},
-    Quantity.ACTIVE_POWER: {"kw": 0, "w": -3},
-    Quantity.REACTIVE_POWER: {"kvar": 0, "var": -3},
-    Quantity.VOLTAGE: {"v": 0},
-    Quantity.CURRENT: {"a": 0},
-    Quantity.FREQUENCY: {"hz": 0},
-    Quantity.POWER_FACTOR: {},
-}
-
-
-# Quantities with a physical upper bound: a value above it is not what the line claims
-# (E.ON Hungary sends 13.7.0 values like 4.556), so it is left out rather than shown.
-_BOUNDED: Final[Mapping[Quantity, float]] = {Quantity.POWER_FACTOR: 1.0}
-
-
-def _exponent(quantity: Quantity, unit: str, line: str) -> int:
-    if not unit:
-        return 0
-    exponent = _UNIT_EXPONENTS[quantity].get(unit.lower())
+def _unusual_unit(rule: _LineRule, unit: str, line: str) -> int:
+    """A unit spelled in an unusual letter case, or a wrong unit (MalformedFrame)."""
+    exponent = rule.units.get(unit.lower())
     if exponent is None:
-        raise MalformedFrame(f"unit {unit!r} is not a {quantity.value} unit in {line.strip()!r}")
+        raise MalformedFrame(
+            f"unit {unit!r} is not a {rule.quantity.value} unit in {line.strip()!r}"
+        )
     return exponent
-
-
-def _number(text: str, line: str) -> str:
-    """The decimal text of a value, checked: digits with at most one decimal point."""
-    digits = text.replace(".", "", 1)
-    if not (digits.isdigit() and digits.isascii()):
-        raise MalformedFrame(f"not a number: {line.strip()!r}")
-    return text
 
 
 # --------------------------------------------------------------------------------------
@@ -509,14 +540,13 @@ def decode_telegram(
     timestamp_text = equipment_id = device_name = None
     version = ""
     belgian = False
-    action_of = _ACTIONS.get
-
+    rule_of = _RULES.get
     for line in lines[1:]:
         reference, bracket, rest = line.partition("(")
         if not bracket or not reference:
             continue  # blank line, end line, continuation of a V2.2 gas profile
-        action = action_of(reference) or _action(reference)
-        kind = action[0]
+        rule = rule_of(reference) or _rule(reference)
+        kind = rule.kind
         if kind == _SKIP:
             continue
         close = rest.rfind(")")
@@ -528,19 +558,23 @@ def decode_telegram(
                 group = group[group.rfind("(") + 1 :]
             number, _, unit = group.partition("*")
             if not number:
-                continue  # "()" : no value
-            quantity = action[2]
-            assert quantity is not None
-            exponent = _exponent(quantity, unit, line)
-            number = _number(number, line)
-            code = action[1]
-            if kind == _VALUE:
+                continue  # "()": no value
+            exponent = rule.units.get(unit)
+            if exponent is None:
+                exponent = _unusual_unit(rule, unit, line)
+            # Digits with at most one decimal point; float() alone would also take
+            # "1e3", "nan" or "-1". (Text is latin-1: isdigit() also takes "¹²³", which
+            # float() and Decimal() then refuse.)
+            if not number.replace(".", "", 1).isdigit():
+                raise MalformedFrame(f"not a number: {line.strip()!r}")
+            try:
                 value = float(number) if exponent == 0 else float(Decimal(number).scaleb(exponent))
-                if quantity not in _BOUNDED or value <= _BOUNDED[quantity]:
-                    values[code] = value
-            total = action[3]
-            if total is not None:
-                tariffs.setdefault(total, {})[code] = (number, exponent)
+            except (ValueError, ArithmeticError) as err:
+                raise MalformedFrame(f"not a number: {line.strip()!r}") from err
+            if kind == _VALUE and value <= rule.upper:
+                values[rule.code] = value
+            if rule.total is not None:
+                tariffs.setdefault(rule.total, {})[rule.code] = (number, exponent)
         elif kind == _TIME:
             timestamp_text = group
         elif kind == _EQUIPMENT_ID:
