@@ -29,8 +29,8 @@ from custom_components.ch_smart_meter.reader.session import (
     probe,
     silence_timeout_for,
 )
-from custom_components.ch_smart_meter.reader.simulate.outputs import TcpOutput, run
 from custom_components.ch_smart_meter.reader.simulate.household import SWISS_TIME
+from custom_components.ch_smart_meter.reader.simulate.outputs import TcpOutput, run
 from custom_components.ch_smart_meter.reader.simulate.source import (
     DEMO_KEY,
     Simulator,
@@ -242,7 +242,8 @@ async def test_session_reconnects_with_backoff_after_the_server_drops(
     assert stats.reconnects >= 1 and stats.connected
 
     delays = [
-        float(m[1]) for m in re.finditer(r"Next connection attempt to \S+ in ([\d.]+) s", caplog.text)
+        float(m[1])
+        for m in re.finditer(r"Next connection attempt to \S+ in ([\d.]+) s", caplog.text)
     ]
     # After a loss that followed good frames the first retry comes after the initial delay,
     # then each delay doubles (plus at most 10 % jitter) up to the cap.
@@ -274,7 +275,8 @@ async def test_backoff_resets_after_a_good_frame(spec, caplog: pytest.LogCapture
                 await meter.disconnect_clients()
                 await recorder.wait_for(lambda r=round_: len(recorder.readings) >= 2 * (r + 1) + 1)
     delays = [
-        float(m[1]) for m in re.finditer(r"Next connection attempt to \S+ in ([\d.]+) s", caplog.text)
+        float(m[1])
+        for m in re.finditer(r"Next connection attempt to \S+ in ([\d.]+) s", caplog.text)
     ]
     assert len(delays) >= 3 and all(d < 0.05 * (1 + JITTER) + 0.01 for d in delays)
 
@@ -364,7 +366,11 @@ async def test_open_failures_are_reported_once(spec) -> None:
         await asyncio.sleep(0.3)
     assert len(recorder.connection) == 1
     connected, error = recorder.connection[0]
-    assert not connected and isinstance(error, TransportError) and "connection refused" in error.message
+    assert (
+        not connected
+        and isinstance(error, TransportError)
+        and "connection refused" in error.message
+    )
     assert session.stats.last_error is not None and "connection refused" in session.stats.last_error
     assert session.stats.reconnects >= 0
 
@@ -383,7 +389,12 @@ async def test_rejected_frames_are_counted_and_kept(spec, pty_pair) -> None:
             lambda: recorder.results[-1].frame == good.rstrip() and len(recorder.results) > 3
         )
         stats = session.stats
-    assert [type(r) for r in recorder.results[-4:]] == [Reading, RejectedFrame, RejectedFrame, Reading]
+    assert [type(r) for r in recorder.results[-4:]] == [
+        Reading,
+        RejectedFrame,
+        RejectedFrame,
+        Reading,
+    ]
     assert stats.frames_ok == len(recorder.results) - 2 and stats.frames_rejected == 2
     assert stats.rejected_by_reason == {"crc_mismatch": 2}
     assert stats.last_error is not None and "checksum" in stats.last_error
@@ -400,7 +411,9 @@ async def test_a_failing_callback_does_not_stop_the_session(spec) -> None:
         seen.append(result)
         raise RuntimeError("bug in the consumer")
 
-    session = MeterSession("simulator://dsmr?interval=0.01&acceleration=100", spec, DecoderOptions(), on_result=explode)
+    session = MeterSession(
+        "simulator://dsmr?interval=0.01&acceleration=100", spec, DecoderOptions(), on_result=explode
+    )
     async with running(session):
         async with asyncio.timeout(3):
             while len(seen) < 3:
@@ -431,7 +444,12 @@ async def test_the_decoder_starts_afresh_after_a_reconnect(spec, pty_pair) -> No
     master, path = pty_pair
     recorder = Recorder()
     session = MeterSession(
-        path, spec, DecoderOptions(), on_result=recorder.on_result, backoff_initial=0.01, silence_timeout=0.2
+        path,
+        spec,
+        DecoderOptions(),
+        on_result=recorder.on_result,
+        backoff_initial=0.01,
+        silence_timeout=0.2,
     )
     good = telegram()
     async with running(session):
@@ -447,7 +465,9 @@ async def test_the_decoder_starts_afresh_after_a_reconnect(spec, pty_pair) -> No
 
 
 async def test_probe_returns_the_first_reading(spec) -> None:
-    reading = await probe("simulator://dsmr?interval=0.05&seed=8", spec, DecoderOptions(), timeout=3)
+    reading = await probe(
+        "simulator://dsmr?interval=0.05&seed=8", spec, DecoderOptions(), timeout=3
+    )
     assert reading.meter_id.startswith("E0025") and reading.values["1.8.0"] > 0
 
 
@@ -486,7 +506,9 @@ async def test_probe_encrypted_without_key(spec) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(KeyRequired):
-        await probe("simulator://dsmr?interval=0.05&encrypted=1", spec, DecoderOptions(), timeout=10)
+        await probe(
+            "simulator://dsmr?interval=0.05&encrypted=1", spec, DecoderOptions(), timeout=10
+        )
     assert loop.time() - started < 2  # no need to wait for the timeout
 
 

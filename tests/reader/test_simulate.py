@@ -193,9 +193,14 @@ def test_encrypted_dsmr_meter_is_a_smarty() -> None:
     readings = decode(frames, DecoderOptions(encryption_key=DEMO_KEY))
     assert all(isinstance(r, Reading) for r in readings)
     wrong = decode(frames[:1], DecoderOptions(encryption_key=bytes(16)))
-    assert isinstance(wrong[0], RejectedFrame) and wrong[0].error.translation_key == "decryption_failed"
+    assert (
+        isinstance(wrong[0], RejectedFrame)
+        and wrong[0].error.translation_key == "decryption_failed"
+    )
     missing = decode(frames[:1])
-    assert isinstance(missing[0], RejectedFrame) and missing[0].error.translation_key == "key_required"
+    assert (
+        isinstance(missing[0], RejectedFrame) and missing[0].error.translation_key == "key_required"
+    )
 
 
 def test_registry() -> None:

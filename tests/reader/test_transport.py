@@ -22,8 +22,8 @@ from custom_components.ch_smart_meter.reader.errors import TransportError
 from custom_components.ch_smart_meter.reader.model import SerialSettings
 from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, TcpOutput, run
 from custom_components.ch_smart_meter.reader.simulate.source import (
-    SourceOptions,
     Simulator,
+    SourceOptions,
     create_source,
 )
 from custom_components.ch_smart_meter.reader.transport import (
@@ -207,7 +207,9 @@ async def test_socat_pty_bridge_through_a_symlink(tmp_path: Path) -> None:
 # -- TCP ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["socket://127.0.0.1:{port}", "127.0.0.1:{port}", "tcp://127.0.0.1:{port}"])
+@pytest.mark.parametrize(
+    "form", ["socket://127.0.0.1:{port}", "127.0.0.1:{port}", "tcp://127.0.0.1:{port}"]
+)
 async def test_tcp_reads_writes_and_sees_the_end(form: str) -> None:
     received: list[bytes] = []
     done = asyncio.Event()
@@ -248,7 +250,9 @@ async def test_esphome_is_dispatched() -> None:
     """esphome:// reaches serialx's ESPHome backend, or says which package it needs."""
     port = free_port()
     with pytest.raises(TransportError) as caught:
-        await open_stream(f"esphome://127.0.0.1:{port}/?port_name=p1&key=c2VjcmV0", connect_timeout=2)
+        await open_stream(
+            f"esphome://127.0.0.1:{port}/?port_name=p1&key=c2VjcmV0", connect_timeout=2
+        )
     try:
         import aioesphomeapi  # noqa: F401, PLC0415
     except ImportError:
@@ -316,7 +320,10 @@ def test_url_helpers() -> None:
     assert normalize_url(" 192.168.1.20:2001 ") == "socket://192.168.1.20:2001"
     assert normalize_url("p1reader.local:23") == "socket://p1reader.local:23"
     assert normalize_url("/dev/ttyUSB0") == "/dev/ttyUSB0"
-    assert normalize_url("/dev/serial/by-id/usb-FTDI:if00-port0") == "/dev/serial/by-id/usb-FTDI:if00-port0"
+    assert (
+        normalize_url("/dev/serial/by-id/usb-FTDI:if00-port0")
+        == "/dev/serial/by-id/usb-FTDI:if00-port0"
+    )
     assert url_scheme("/dev/ttyUSB0") is None
     assert url_scheme("RFC2217://h:1") == "rfc2217"
     assert is_network_url("h:23") and is_network_url("esphome://h")

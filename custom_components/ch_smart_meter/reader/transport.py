@@ -49,7 +49,9 @@ NETWORK_SCHEMES: Final = frozenset({"socket", "tcp", "rfc2217", "esphome"})
 _SCHEME_PACKAGES: Final = {"esphome": "aioesphomeapi (pip install 'serialx[esphome]')"}
 
 # Query parameters whose values are secrets (ESPHome Noise key and password, simulator keys).
-_SECRET_PARAMETERS = re.compile(r"([?&](?:key|auth_key|password|noise_psk|psk)=)[^&#]*", re.IGNORECASE)
+_SECRET_PARAMETERS = re.compile(
+    r"([?&](?:key|auth_key|password|noise_psk|psk)=)[^&#]*", re.IGNORECASE
+)
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 

@@ -192,7 +192,7 @@ class HouseholdModel:
         position = (hour - (solar_noon - day_length / 2)) / day_length
         if not 0.0 < position < 1.0:
             return 0.0
-        height = math.sin(math.pi * position) ** 1.5
+        height = float(math.sin(math.pi * position) ** 1.5)
         amplitude = 0.7 + 0.3 * season  # lower winter sun
         seconds = moment.timestamp()
         clouds = 0.65 + 0.35 * _smooth_noise(self.seed, "clouds", seconds, 900)

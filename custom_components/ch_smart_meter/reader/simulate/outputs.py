@@ -133,7 +133,9 @@ class TcpOutput:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._clients.add(writer)
         self.connections += 1
         try:

@@ -36,7 +36,9 @@ def _past_line_end(data: bytes, position: int) -> int:
     return position
 
 
-def split_frames(data: bytes, spec: StandardSpec, options: DecoderOptions | None = None) -> list[bytes]:
+def split_frames(
+    data: bytes, spec: StandardSpec, options: DecoderOptions | None = None
+) -> list[bytes]:
     """Cut a capture into the frames the standard's decoder finds (good or rejected).
 
     Bytes before the first frame (noise) stay with it, bytes after the last one join it.

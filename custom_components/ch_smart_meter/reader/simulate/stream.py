@@ -22,7 +22,7 @@ from ..dlms.cipher import parse_key
 from ..errors import InvalidKey, TransportError
 from ..model import Standard
 from ..transport import READ_SIZE, redact_url
-from .source import DEMO_KEY, SourceOptions, Simulator, available_standards, create_source
+from .source import DEMO_KEY, Simulator, SourceOptions, available_standards, create_source
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})

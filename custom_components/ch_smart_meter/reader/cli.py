@@ -1,0 +1,389 @@
+"""Command-line tool: decode captures, read a live meter, run a simulated meter.
+
+    python -m custom_components.ch_smart_meter.cli decode --standard dsmr capture.bin
+    python -m custom_components.ch_smart_meter.cli read --standard dsmr --port /dev/ttyUSB0
+    python -m custom_components.ch_smart_meter.cli simulate --standard dsmr --tcp 2001
+
+``decode`` and ``read`` print one CH-SMR payload (JSON) per reading on standard output and
+nothing else, so the output can be piped; rejected frames, connection changes and
+messages go to standard error. Exit codes: 0 at least one reading (or a simulator that
+ran), 1 none, 2 usage error. Keys given on the command line are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Final, TextIO
+
+from . import chsmr
+from .dlms.cipher import parse_key
+from .errors import InvalidKey, ReaderError
+from .model import DecodeResult, Reading, SerialSettings, Standard
+from .session import MeterSession
+from .simulate.outputs import Output, PtyOutput, TcpOutput, run
+from .simulate.replay import load_capture, parse_hex_text, replay_source
+from .simulate.source import (
+    FrameSource,
+    Simulator,
+    SourceOptions,
+    available_standards,
+    create_source,
+)
+from .standards import DecoderOptions, StandardSpec, get_spec, implemented_specs
+from .transport import READ_SIZE, redact_url
+
+EXIT_OK: Final = 0
+EXIT_NO_READING: Final = 1
+EXIT_USAGE: Final = 2
+
+
+class UsageError(Exception):
+    """A problem with the command line; the message is shown as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Streams:
+    out: TextIO
+    err: TextIO
+
+
+def _implemented() -> list[str]:
+    return [spec.standard.value for spec in implemented_specs()] + [Standard.CH_SMR.value]
+
+
+def _spec(name: str) -> StandardSpec:
+    """The spec of a meter-side standard, or a usage error naming the implemented ones."""
+    listing = ", ".join(_implemented())
+    try:
+        standard = Standard(name.strip().lower())
+    except ValueError:
+        raise UsageError(f"unknown standard {name!r}; implemented: {listing}") from None
+    try:
+        return get_spec(standard)
+    except KeyError:
+        raise UsageError(
+            f"standard {standard.value!r} is not implemented in this version; implemented: {listing}"
+        ) from None
+
+
+def _key(option: str, text: str | None) -> bytes | None:
+    try:
+        return parse_key(text)
+    except InvalidKey as err:
+        raise UsageError(f"{option}: {err.message}") from None
+
+
+def _decoder_options(spec: StandardSpec, args: argparse.Namespace) -> DecoderOptions:
+    key = _key("--key", args.key)
+    auth_key = _key("--auth-key", args.auth_key)
+    if auth_key is None and key is not None:
+        auth_key = spec.default_authentication_key
+    return DecoderOptions(encryption_key=key, authentication_key=auth_key)
+
+
+def _print_result(result: DecodeResult, streams: _Streams) -> bool:
+    """Print a reading (stdout) or a rejection (stderr); True for a reading."""
+    if isinstance(result, Reading):
+        print(chsmr.encode_payload(result), file=streams.out, flush=True)
+        return True
+    print(f"rejected frame: {result.error.message}", file=streams.err, flush=True)
+    return False
+
+
+def _read_input(path: str, *, hex_text: bool) -> bytes:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    if not hex_text:
+        return data
+    try:
+        return parse_hex_text(data)
+    except ValueError as err:
+        raise UsageError(f"{path}: {err}") from None
+
+
+def _chunks(data: bytes) -> Iterable[bytes]:
+    for start in range(0, len(data), READ_SIZE):
+        yield data[start : start + READ_SIZE]
+
+
+# -- decode --------------------------------------------------------------------------
+
+
+def _decode_chsmr(data: bytes, streams: _Streams) -> int:
+    readings = 0
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            reading = chsmr.decode_payload(line)
+        except ReaderError as err:
+            print(f"rejected message (line {number}): {err.message}", file=streams.err)
+            continue
+        readings += _print_result(reading, streams)
+    return readings
+
+
+def _command_decode(args: argparse.Namespace, streams: _Streams) -> int:
+    if args.standard.strip().lower() == Standard.CH_SMR.value:
+        data = _read_input(args.file, hex_text=args.hex)
+        readings = _decode_chsmr(data, streams)
+    else:
+        spec = _spec(args.standard)
+        options = _decoder_options(spec, args)
+        data = _read_input(args.file, hex_text=args.hex)
+        decoder = spec.create_decoder(options)
+        readings = 0
+        for chunk in _chunks(data):
+            for result in decoder.feed(chunk):
+                readings += _print_result(result, streams)
+        for result in decoder.flush():
+            readings += _print_result(result, streams)
+    if readings == 0:
+        print("no reading decoded", file=streams.err)
+    return EXIT_OK if readings else EXIT_NO_READING
+
+
+# -- read ----------------------------------------------------------------------------
+
+
+def _serial_settings(spec: StandardSpec, args: argparse.Namespace) -> SerialSettings:
+    settings = spec.serial or SerialSettings()
+    if args.baud is not None:
+        settings = replace(settings, baudrate=args.baud)
+    if args.bytesize is not None:
+        settings = replace(settings, bytesize=args.bytesize)
+    if args.parity is not None:
+        settings = replace(settings, parity=args.parity.upper())
+    if args.stopbits is not None:
+        settings = replace(settings, stopbits=args.stopbits)
+    return settings
+
+
+@dataclass(slots=True)
+class _Tally:
+    readings: int = 0
+
+
+async def _read_live(
+    spec: StandardSpec, args: argparse.Namespace, streams: _Streams, tally: _Tally
+) -> None:
+    options = _decoder_options(spec, args)
+    enough = asyncio.Event()
+
+    def on_result(result: DecodeResult) -> None:
+        if enough.is_set():
+            return
+        if _print_result(result, streams):
+            tally.readings += 1
+            if args.count is not None and tally.readings >= args.count:
+                enough.set()
+
+    def on_connection(connected: bool, error: ReaderError | None) -> None:
+        if connected:
+            print(f"connected: {redact_url(args.port)}", file=streams.err, flush=True)
+        else:
+            reason = error.message if error else "closed"
+            print(f"connection lost: {reason} (retrying)", file=streams.err, flush=True)
+
+    session = MeterSession(
+        args.port,
+        spec,
+        options,
+        serial=_serial_settings(spec, args),
+        on_result=on_result,
+        on_connection=on_connection,
+    )
+    task = asyncio.create_task(session.run())
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(args.timeout):
+                await enough.wait()
+    finally:
+        await session.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _command_read(args: argparse.Namespace, streams: _Streams) -> int:
+    if args.standard.strip().lower() == Standard.CH_SMR.value:
+        raise UsageError("ch-smr comes over MQTT, not a port: use 'decode --standard ch-smr FILE'")
+    spec = _spec(args.standard)
+    tally = _Tally()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_read_live(spec, args, streams, tally))
+    if tally.readings == 0:
+        print("no reading received", file=streams.err)
+    return EXIT_OK if tally.readings else EXIT_NO_READING
+
+
+# -- simulate ------------------------------------------------------------------------
+
+
+def _simulated_source(spec: StandardSpec, args: argparse.Namespace) -> FrameSource:
+    if args.replay is not None:
+        try:
+            data = load_capture(args.replay, hex_text=args.hex)
+        except OSError as err:
+            raise UsageError(f"cannot read {args.replay}: {err.strerror or err}") from None
+        except ValueError as err:
+            raise UsageError(f"{args.replay}: {err}") from None
+        try:
+            return replay_source(data, spec)
+        except ValueError as err:
+            raise UsageError(f"{args.replay}: {err}") from None
+    if spec.standard not in available_standards():
+        models = ", ".join(s.value for s in available_standards()) or "none"
+        raise UsageError(
+            f"no simulated {spec.standard.value} meter yet (simulated: {models}); "
+            "replay a capture with --replay FILE"
+        )
+    options = SourceOptions(
+        seed=args.seed,
+        key=_key("--key", args.key),
+        authentication_key=_key("--auth-key", args.auth_key),
+    )
+    return create_source(spec.standard, options)
+
+
+async def _simulate(simulator: Simulator, args: argparse.Namespace, streams: _Streams) -> None:
+    output: Output
+    if args.pty:
+        pty = PtyOutput(simulator)
+        output, where = pty, pty.path
+    else:
+        tcp = TcpOutput(simulator)
+        port = await tcp.start(args.host, args.tcp)
+        output, where = tcp, f"socket://{args.host}:{port}"
+    print(f"listening on {where}", file=streams.err, flush=True)
+    try:
+        await run(simulator, output, count=args.count)
+        # Let the last frame leave before the port disappears.
+        await asyncio.sleep(min(simulator.interval, 0.5))
+    finally:
+        await output.close()
+
+
+def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
+    spec = _spec(args.standard)
+    if args.interval is not None and args.interval <= 0:
+        raise UsageError("--interval must be positive")
+    if args.acceleration <= 0:
+        raise UsageError("--acceleration must be positive")
+    start = None
+    if args.start is not None:
+        try:
+            start = datetime.fromisoformat(args.start)
+        except ValueError:
+            raise UsageError("--start must be an ISO 8601 time with offset") from None
+        if start.tzinfo is None:
+            raise UsageError("--start needs a UTC offset, e.g. 2026-06-17T12:00:00+02:00")
+    source = _simulated_source(spec, args)
+    simulator = Simulator(
+        source,
+        interval=args.interval if args.interval is not None else spec.interval,
+        acceleration=args.acceleration,
+        start=start,
+    )
+    try:
+        asyncio.run(_simulate(simulator, args, streams))
+    except OSError as err:
+        print(f"cannot listen: {err.strerror or err}", file=streams.err)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+# -- command line --------------------------------------------------------------------
+
+
+def _add_standard_and_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--standard", required=True, help=f"standard id ({', '.join(s.value for s in Standard)})"
+    )
+    parser.add_argument("--key", metavar="HEX", help="encryption key (GUEK), 32 hex digits")
+    parser.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK), 32 hex digits")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="ch_smart_meter",
+        description="Read Swiss smart meter customer interfaces; print CH-SMR JSON.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    decode = commands.add_parser("decode", help="decode a capture file")
+    _add_standard_and_keys(decode)
+    decode.add_argument("--hex", action="store_true", help="the file holds hex text")
+    decode.add_argument("file", metavar="FILE", help='capture file ("-" for standard input)')
+
+    read = commands.add_parser("read", help="read a live meter")
+    _add_standard_and_keys(read)
+    read.add_argument("--port", required=True, metavar="URL", help="device path or URL")
+    read.add_argument("--baud", type=_positive_int)
+    read.add_argument("--bytesize", type=int, choices=(5, 6, 7, 8))
+    read.add_argument("--parity", choices=("N", "E", "O", "n", "e", "o"))
+    read.add_argument("--stopbits", type=float, choices=(1, 1.5, 2))
+    read.add_argument("--count", type=_positive_int, help="stop after N readings")
+    read.add_argument("--timeout", type=float, help="stop after S seconds")
+
+    simulate = commands.add_parser("simulate", help="run a simulated meter")
+    _add_standard_and_keys(simulate)
+    where = simulate.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="on a TCP port (0: any free)")
+    simulate.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
+    simulate.add_argument("--interval", type=float, help="seconds between frames")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--acceleration", type=float, default=1.0, help="simulated s per s")
+    simulate.add_argument("--start", help="simulated time of the first frame (ISO 8601)")
+    simulate.add_argument("--replay", metavar="FILE", help="send the frames of a capture")
+    simulate.add_argument("--hex", action="store_true", help="the replayed file holds hex text")
+    simulate.add_argument("--count", type=_positive_int, help="stop after N frames")
+    return parser
+
+
+_COMMANDS: Final = {
+    "decode": _command_decode,
+    "read": _command_read,
+    "simulate": _command_simulate,
+}
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the tool; returns the exit code."""
+    streams = _Streams(stdout or sys.stdout, stderr or sys.stderr)
+    parser = build_parser()
+    try:
+        with contextlib.redirect_stdout(streams.out), contextlib.redirect_stderr(streams.err):
+            args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args, streams)
+    except UsageError as err:
+        print(f"error: {err}", file=streams.err)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
