@@ -1,0 +1,71 @@
+"""COSEM date-time (12 bytes) to an aware ``datetime``.
+
+Layout: year (uint16, 0xFFFF unspecified), month, day of month, day of week, hour, minute,
+second, hundredths (0xFF = unspecified), deviation (int16 minutes, 0x8000 = unspecified),
+clock status (bit 7 = daylight saving time active).
+
+Two rules make the result right for Swiss meters:
+
+* The deviation sign is the one the meters use: they send -120 during CEST, i.e.
+  ``UTC = local time + deviation``, so the UTC offset is ``-deviation``.
+* An unspecified deviation (L&G E450, Kamstrup) means the meter's local time: it is
+  localised with the configured zone (Europe/Zurich by default), never with the host's zone,
+  and the clock status DST bit picks the right hour in the autumn overlap.
+
+A time whose date or hour/minute is unspecified (or invalid) gives ``None``: the caller then
+stamps the reading with the host clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+DEVIATION_UNSPECIFIED = 0x8000
+STATUS_DST_ACTIVE = 0x80
+# Deviations beyond this are not time zones (UTC-12 ... UTC+14): treat them as unspecified.
+_MAX_DEVIATION_MINUTES = 14 * 60
+
+_OFFSETS: dict[int, timezone] = {}
+
+
+def _fixed_offset(minutes: int) -> timezone:
+    zone = _OFFSETS.get(minutes)
+    if zone is None:
+        zone = timezone(timedelta(minutes=minutes)) if minutes else UTC
+        _OFFSETS[minutes] = zone
+    return zone
+
+
+def parse_datetime(raw: bytes, local_zone: tzinfo) -> datetime | None:
+    """The aware datetime of a 12-byte COSEM date-time, or None when it names no instant."""
+    if len(raw) != 12:
+        return None
+    year = raw[0] << 8 | raw[1]
+    month, day, hour, minute, second, hundredths = raw[2], raw[3], raw[5], raw[6], raw[7], raw[8]
+    # 0xFFFF/0xFF unspecified, 0xFD/0xFE month/day "DST begin/end", "last day": no instant.
+    if year == 0xFFFF or month > 12 or day > 31 or hour > 23 or minute > 59:
+        return None
+    if month == 0 or day == 0:
+        return None
+    if second > 59:
+        second = 0
+    microsecond = hundredths * 10_000 if hundredths < 100 else 0
+    deviation = raw[9] << 8 | raw[10]
+    try:
+        if deviation == DEVIATION_UNSPECIFIED:
+            local = datetime(year, month, day, hour, minute, second, microsecond, local_zone)
+            if raw[11] & STATUS_DST_ACTIVE:
+                return local
+            # In the autumn overlap a wall time occurs twice; without the DST flag the meter
+            # means the second one (standard time).
+            later = local.replace(fold=1)
+            return later if later.utcoffset() != local.utcoffset() else local
+        if deviation >= 0x8000:
+            deviation -= 0x10000
+        if abs(deviation) > _MAX_DEVIATION_MINUTES:
+            return datetime(year, month, day, hour, minute, second, microsecond, local_zone)
+        return datetime(
+            year, month, day, hour, minute, second, microsecond, _fixed_offset(-deviation)
+        )
+    except ValueError:  # e.g. 31 February
+        return None
