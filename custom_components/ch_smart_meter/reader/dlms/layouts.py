@@ -179,23 +179,28 @@ def _flat(items: Sequence[Any]) -> PushContent:
         item = items[index]
         # An OBIS code (6-byte octet-string, A < 10, B <= 64) followed by its value, and
         # maybe by structure{scaler, enum unit}. Inline: this loop runs per push element.
-        if type(item) is bytes and len(item) == 6 and item[0] < 10 and item[1] <= 64:
-            if index + 1 < count:
-                value = items[index + 1]
-                index += 2
-                if index < count:
-                    after = items[index]
-                    if (
-                        type(after) is tuple
-                        and len(after) == 2
-                        and type(after[1]) is axdr.EnumValue
-                        and type(after[0]) is int
-                    ):
-                        append((item, value, after[0], after[1]))
-                        index += 1
-                        continue
-                append((item, value, None, None))
-                continue
+        if (
+            type(item) is bytes
+            and len(item) == 6
+            and item[0] < 10
+            and item[1] <= 64
+            and index + 1 < count
+        ):
+            value = items[index + 1]
+            index += 2
+            if index < count:
+                after = items[index]
+                if (
+                    type(after) is tuple
+                    and len(after) == 2
+                    and type(after[1]) is axdr.EnumValue
+                    and type(after[0]) is int
+                ):
+                    append((item, value, after[0], after[1]))
+                    index += 1
+                    continue
+            append((item, value, None, None))
+            continue
         index += 1
         if type(item) is tuple and 2 <= len(item) <= 3 and looks_like_obis(item[0]):
             if len(item) == 3 and is_scaler_unit(item[2]):

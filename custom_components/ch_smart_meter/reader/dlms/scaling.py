@@ -212,9 +212,10 @@ def scale(
                 text = text_of(value)
                 if text is not None and code not in identities:
                     identities[code] = text
-            elif action == _CLOCK and clock is None:
-                if isinstance(value, bytes) and len(value) == 12:
-                    clock = value
+            elif (
+                action == _CLOCK and clock is None and isinstance(value, bytes) and len(value) == 12
+            ):
+                clock = value
             continue
         if code in values:
             continue
