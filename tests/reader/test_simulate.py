@@ -249,8 +249,14 @@ def test_simulated_time_and_schedule() -> None:
     assert simulator.simulated_time() == SUMMER_DAY + timedelta(seconds=90)
     clock.now += 3600  # suspended for an hour: no burst of stale frames afterwards
     assert simulator.due_in() == 0.0
+    frame = simulator.next_frame()
+    assert simulator.due_in() < 2.0
+    clock.now += simulator.due_in()
+    assert simulator.due_in() == 0.0
     simulator.next_frame()
     assert simulator.due_in() == 2.0
+    # Simulated time kept pace with the clock during the pause (2 s x 30 = 1 min per tick).
+    assert b"0-0:1.0.0(260618060100S)" in frame  # 3603 s later x 30 = 30 h 1 min, whole ticks
 
 
 def test_simulator_rejects_nonsense() -> None:

@@ -58,8 +58,9 @@ def silence_timeout_for(spec: StandardSpec) -> float:
 class SessionStats:
     """Counters of a session, for diagnostics.
 
-    ``reconnects`` counts connections opened after the first one; ``rejected_by_reason``
-    is keyed by the errors' translation keys (``crc_mismatch``, ``key_required``...).
+    ``reconnects`` counts connections opened after the first attempt (successful or not);
+    ``rejected_by_reason`` is keyed by the errors' translation keys (``crc_mismatch``,
+    ``key_required``...); ``connected`` is true while a connection delivers bytes.
     """
 
     frames_ok: int = 0
@@ -81,6 +82,8 @@ class _ConnectionLost(Exception):
 
 class MeterSession:
     """Reads one meter until cancelled or closed; see the module docstring.
+
+    One session runs once: after :meth:`close`, :meth:`run` returns at once.
 
     ``on_connection(True, None)`` is called when a connection delivers its first bytes,
     ``on_connection(False, error)`` when it is lost or cannot be opened; each once per

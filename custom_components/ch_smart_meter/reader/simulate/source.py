@@ -118,7 +118,8 @@ class Simulator:
             raise ValueError("the start time must be timezone-aware")
         self._clock = clock
         self._origin = clock()  # wall time of tick 0
-        self.frames_sent = 0  # ticks taken so far
+        # The next tick: frames sent so far, plus those skipped while the process slept.
+        self.tick = 0
 
     @property
     def standard(self) -> Standard:
@@ -135,19 +136,20 @@ class Simulator:
 
     def due_in(self) -> float:
         """Seconds until the next frame is due (0 when it is due or late)."""
-        due = self._origin + self.frames_sent * self.interval
+        due = self._origin + self.tick * self.interval
         late = self._clock() - due
-        if late > self.interval:
-            # Far behind (the process was suspended): resume the rhythm from now
-            # instead of sending a burst of stale frames.
-            self._origin += late
+        if late >= self.interval:
+            # Far behind (the process was suspended): skip the missed ticks instead of
+            # sending a burst of stale frames. Simulated time keeps pace with the clock and
+            # the next frame's registers include the energy of the whole pause.
+            self.tick += int(late // self.interval)
             return 0.0
         return max(-late, 0.0)
 
     def next_frame(self) -> bytes:
         """The frame of the next tick (whatever the time); advances the schedule."""
-        moment = self.simulated_time(self.frames_sent)
-        self.frames_sent += 1
+        moment = self.simulated_time(self.tick)
+        self.tick += 1
         return self.source.frame_at(moment)
 
     def respond(self, request: bytes) -> bytes:
@@ -155,11 +157,16 @@ class Simulator:
         return self.source.respond(request, self.simulated_time())
 
     async def frames(self, count: int | None = None) -> AsyncIterator[bytes]:
-        """Frames at their due times: the first at once, then one per interval."""
-        while count is None or self.frames_sent < count:
+        """Frames at their due times: the first at once, then one per interval.
+
+        ``count`` limits the ticks (a polled meter's empty frames count, are not yielded).
+        """
+        sent = 0
+        while count is None or sent < count:
             delay = self.due_in()
             if delay > 0:
                 await asyncio.sleep(delay)
             frame = self.next_frame()
+            sent += 1
             if frame:
                 yield frame
