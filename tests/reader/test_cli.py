@@ -24,6 +24,9 @@ from custom_components.ch_smart_meter.reader.standards import implemented_specs
 from tests.conftest import REPO_ROOT
 from tests.conftest import testdata_dir as capture_folder
 
+# In-process reads connect to the simulator on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
 MODULE = "custom_components.ch_smart_meter.cli"
 KEY = "0F0E0D0C0B0A09080706050403020100"
 MOMENT = datetime(2026, 6, 17, 12, 0, 5, tzinfo=SWISS_TIME)
@@ -267,7 +270,7 @@ def test_simulate_tcp_and_read_it() -> None:
         assert len({d["meter"]["96.1.1"] for d in documents}) == 1
         assert "connected: " + url in result.stderr
         # Two clients at once (like ser2net with max-connections > 1).
-        again = tool(
+        again = invoke(
             "read",
             "--standard",
             "dsmr",
@@ -304,7 +307,7 @@ def test_simulate_encrypted_on_a_pty_and_read_it() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert len(json_lines(result.stdout)) == 2
-        denied = tool(
+        denied = invoke(
             "read", "--standard", "dsmr", "--port", path, "--count", "1", "--timeout", "1"
         )
         assert denied.returncode == 1 and denied.stdout == ""
