@@ -548,7 +548,7 @@ class SimulatedPush:
     apdu: bytes  # what the link layer carries: the notification or its ciphered form
     timestamp: datetime  # aware, as a decoder must report it
     meter_id: str
-    id_obis: str  # "96.1.1", "42.0.0" or "0.0.5"
+    id_obis: str  # the CH-SMR id field: "96.1.1" or "42.0.0"
     values: Mapping[str, Decimal]  # exact CH-SMR values by C.D.E code
     counts: Mapping[str, int]  # the raw integers in the frame
     hourly: bool = False
@@ -578,10 +578,12 @@ def identity_for(model: DlmsMeterModel, seed: int) -> Identity:
     )
 
 
+# The CH-SMR field that carries the meter id: the Kamstrup meter number (1-1:0.0.5) is the
+# meter's identity, so it goes where CH-SMR expects one (96.1.1).
 _ID_OBIS: Final = {
     ObjectKind.EQUIPMENT_ID: "96.1.1",
     ObjectKind.LOGICAL_DEVICE_NAME: "42.0.0",
-    ObjectKind.METER_NUMBER: "0.0.5",
+    ObjectKind.METER_NUMBER: "96.1.1",
 }
 
 
