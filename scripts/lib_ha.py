@@ -147,6 +147,7 @@ def start_hass(
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
+        cwd=config_dir,  # not the repository: python -m would put its custom_components on sys.path
         start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop hass ourselves
     )
 
