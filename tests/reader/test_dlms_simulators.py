@@ -838,3 +838,19 @@ def test_registered_sources(standard: Standard, model: meters.DlmsMeterModel) ->
     assert source.last_push is not None and wire == source.last_push.wire
     assert source.last_push.invocation_counter is not None
     assert source.respond(b"\x7e", datetime.now(UTC)) == b""
+
+
+@pytest.mark.parametrize(
+    ("standard", "model_id"),
+    [
+        (Standard.P1_DLMS, "iskra-am550"),
+        (Standard.LG_MBUS, "lg-e450-mbus"),
+        (Standard.KAMSTRUP_DLMS, "kamstrup-omnipower-1ph"),
+    ],
+)
+def test_sources_offer_the_other_models_of_a_standard(standard: Standard, model_id: str) -> None:
+    source = sim_source.create_source(standard, sim_source.SourceOptions(model=model_id))
+    assert isinstance(source, meters.DlmsSource)
+    assert source.meter.model is meters.MODELS[model_id]
+    with pytest.raises(ValueError, match="choose from"):
+        sim_source.create_source(standard, sim_source.SourceOptions(model="no-such-meter"))

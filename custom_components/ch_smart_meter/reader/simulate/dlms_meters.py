@@ -746,6 +746,24 @@ class DlmsSource:
         return b""
 
 
+def models_for(standard: Standard) -> list[DlmsMeterModel]:
+    """The simulated models of a standard, its usual one first."""
+    return [model for model in MODELS.values() if model.standard is standard]
+
+
+def select_model(standard: Standard, model_id: str | None) -> DlmsMeterModel:
+    """The model ``model_id`` of ``standard`` (``None``: the usual one); ``ValueError``
+    names the choices when there is no such model."""
+    models = models_for(standard)
+    if model_id is None:
+        return models[0]
+    for model in models:
+        if model.id == model_id:
+            return model
+    choices = ", ".join(model.id for model in models)
+    raise ValueError(f"no simulated {standard.value} meter {model_id!r} (choose from {choices})")
+
+
 def create_dlms_source(
     model: DlmsMeterModel,
     *,

@@ -44,12 +44,15 @@ class SourceOptions:
     """What every simulated meter may be told.
 
     ``key``: encrypt frames (Smarty envelope for DSMR, general-glo-ciphering for DLMS);
-    ``authentication_key``: for standards whose AK is secret (the Smarty AK is public).
+    ``authentication_key``: for standards whose AK is secret (the Smarty AK is public);
+    ``model``: which meter model, for standards with several (P1 DLMS: ``lg-e360`` or
+    ``iskra-am550``); ``None`` is the standard's usual one.
     """
 
     seed: int = 1
     key: bytes | None = None
     authentication_key: bytes | None = None
+    model: str | None = None
 
 
 class FrameSource(Protocol):
