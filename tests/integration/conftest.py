@@ -217,13 +217,21 @@ def update_interval() -> int:
 
 
 @pytest.fixture
-def mock_config_entry(fake_meter: FakeMeter, update_interval: int) -> MockConfigEntry:
+def entry_extra() -> dict[str, Any]:
+    """More data of the test entry (keys)."""
+    return {}
+
+
+@pytest.fixture
+def mock_config_entry(
+    fake_meter: FakeMeter, update_interval: int, entry_extra: dict[str, Any]
+) -> MockConfigEntry:
     """An entry for the fake meter."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"Iskraemeco {METER_ID}",
         unique_id=METER_ID,
-        data=entry_data(fake_meter.url),
+        data=entry_data(fake_meter.url, **entry_extra),
         options={CONF_UPDATE_INTERVAL: update_interval},
         entry_id="01JCHSMARTMETERTESTENTRY00",
     )
