@@ -385,12 +385,9 @@ class ChSmartMeterCoordinator:
         if details in (self._device_details, (None, None)):
             return
         self._device_details = details
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, self.meter_id)})
-        if device is not None:
-            registry.async_update_device(
-                device.id, manufacturer=reading.manufacturer, model=reading.model
-            )
+        dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id, **self.device_info
+        )
 
     # ----------------------------------------------------------------- rejected frames
 
