@@ -548,3 +548,53 @@ async def test_probe_connection_closed_before_data(spec) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_logs_never_show_secrets_of_the_address(
+    spec, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    recorder = Recorder()
+    session = MeterSession(
+        f"socket://127.0.0.1:{free_port()}?password=hunter2",
+        spec,
+        DecoderOptions(encryption_key=DEMO_KEY),
+        on_result=recorder.on_result,
+        on_connection=recorder.on_connection,
+        backoff_initial=0.01,
+    )
+    async with running(session):
+        await recorder.wait_for(lambda: bool(recorder.connection))
+    assert "hunter2" not in caplog.text and DEMO_KEY.hex() not in caplog.text.lower()
+    assert "password=REDACTED" in caplog.text
+
+
+async def test_an_unexpected_error_does_not_end_the_session(
+    spec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custom_components.ch_smart_meter.reader import session as session_module  # noqa: PLC0415
+
+    real_open = session_module.open_stream
+    calls = 0
+
+    async def flaky_open(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("a bug somewhere below")
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "open_stream", flaky_open)
+    recorder = Recorder()
+    session = MeterSession(
+        "simulator://dsmr?interval=0.02&acceleration=50",
+        spec,
+        DecoderOptions(),
+        on_result=recorder.on_result,
+        on_connection=recorder.on_connection,
+        backoff_initial=0.01,
+    )
+    async with running(session):
+        await recorder.wait_for(lambda: len(recorder.readings) >= 2)
+    assert [c for c, _ in recorder.connection] == [False, True]
+    assert "unexpected ValueError" in recorder.connection[0][1].message

@@ -275,7 +275,7 @@ async def _simulate(simulator: Simulator, args: argparse.Namespace, streams: _St
 
 def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
     spec = _spec(args.standard)
-    if args.interval is not None and args.interval <= 0:
+    if args.interval <= 0:
         raise UsageError("--interval must be positive")
     if args.acceleration <= 0:
         raise UsageError("--acceleration must be positive")
@@ -290,7 +290,7 @@ def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
     source = _simulated_source(spec, args)
     simulator = Simulator(
         source,
-        interval=args.interval if args.interval is not None else spec.interval,
+        interval=args.interval,
         acceleration=args.acceleration,
         start=start,
     )
@@ -349,9 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal")
     where.add_argument("--tcp", type=int, metavar="PORT", help="on a TCP port (0: any free)")
     simulate.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
-    simulate.add_argument("--interval", type=float, help="seconds between frames")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--acceleration", type=float, default=1.0, help="simulated s per s")
+    simulate.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between frames (default 1)"
+    )
+    simulate.add_argument("--seed", type=int, default=1, help="the simulated household")
+    simulate.add_argument(
+        "--acceleration", type=float, default=1.0, help="simulated seconds per second"
+    )
     simulate.add_argument("--start", help="simulated time of the first frame (ISO 8601)")
     simulate.add_argument("--replay", metavar="FILE", help="send the frames of a capture")
     simulate.add_argument("--hex", action="store_true", help="the replayed file holds hex text")

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .model import DecodeResult, Reading, RejectedFrame, SerialSettings
 from .standards import DecoderOptions, StandardSpec, StreamDecoder
-from .transport import ByteStream, close_quietly, open_stream
+from .transport import ByteStream, close_quietly, normalize_url, open_stream, redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def silence_timeout_for(spec: StandardSpec) -> float:
 class SessionStats:
     """Counters of a session, for diagnostics.
 
-    ``reconnects`` counts connections opened after the first attempt (successful or not);
+    ``reconnects`` counts the connections opened after the first attempt;
     ``rejected_by_reason`` is keyed by the errors' translation keys (``crc_mismatch``,
     ``key_required``...); ``connected`` is true while a connection delivers bytes.
     """
@@ -122,7 +122,7 @@ class MeterSession:
         self._wakeup = asyncio.Event()
         self._backoff = backoff_initial
         self._state: bool | None = None  # None until the first connection attempt ends
-        self._description = url  # replaced by the stream's redacted description
+        self._description = redact_url(normalize_url(url))  # safe to log
 
     # -- public state ----------------------------------------------------------------
 
@@ -150,6 +150,9 @@ class MeterSession:
                     await self._connect_and_read(decoder, first=attempts == 0)
                 except _ConnectionLost as lost:
                     self._set_disconnected(lost.error)
+                except Exception as err:  # a bug must not end the reading for good
+                    _LOGGER.exception("Unexpected error while reading %s", self._description)
+                    self._set_disconnected(TransportError(f"unexpected {type(err).__name__}"))
                 finally:
                     attempts += 1
                     await close_quietly(self._stream)
