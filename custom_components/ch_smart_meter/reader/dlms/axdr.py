@@ -82,6 +82,18 @@ _STRING_TAGS = frozenset({OCTET_STRING, VISIBLE_STRING, UTF8_STRING})
 MAX_DEPTH = 16
 
 
+class MalformedData(MalformedFrame):
+    """Bytes that are not A-XDR; ``offset`` is where the decoder found out.
+
+    The offset does not depend on how many bytes follow, so a stream decoder can cut the
+    bad span the same way whatever the chunking.
+    """
+
+    def __init__(self, detail: str, offset: int) -> None:
+        super().__init__(detail)
+        self.offset = offset
+
+
 class EnumValue(int):
     """An A-XDR ``enum`` (e.g. the unit of a scaler-unit structure)."""
 
@@ -161,7 +173,7 @@ def read_length(data: bytes | bytearray, pos: int) -> tuple[int, int]:
         return first, pos + 1
     count = first - 0x80
     if count == 0 or count > 4:
-        raise MalformedFrame(f"invalid A-XDR length encoding 0x{first:02X} at offset {pos}")
+        raise MalformedData(f"invalid A-XDR length encoding 0x{first:02X} at offset {pos}", pos)
     end = pos + 1 + count
     if end > len(data):
         raise TruncatedFrame("A-XDR length field cut off")
@@ -260,7 +272,7 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[Value, int]:
     pos += 1
     if tag in _SEQUENCE_TAGS:
         if depth >= MAX_DEPTH:
-            raise MalformedFrame(f"A-XDR nesting deeper than {MAX_DEPTH}")
+            raise MalformedData(f"A-XDR nesting deeper than {MAX_DEPTH}", pos)
         count = data[pos]
         if count < 0x80:
             pos += 1
@@ -328,7 +340,7 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[Value, int]:
         return BitString(bits, data[pos:end]), end
     if tag == COMPACT_ARRAY:
         return _compact_array(data, pos, depth)
-    raise MalformedFrame(f"unknown A-XDR data type 0x{tag:02X} at offset {pos - 1}")
+    raise MalformedData(f"unknown A-XDR data type 0x{tag:02X} at offset {pos - 1}", pos - 1)
 
 
 def _fixed_bytes[T: bytes](kind: type[T], data: bytes, pos: int, size: int) -> tuple[T, int]:
@@ -353,7 +365,7 @@ type _TypeDescription = int | _ArrayType | _StructureType
 
 def _type_description(data: bytes, pos: int, depth: int) -> tuple[_TypeDescription, int]:
     if depth >= MAX_DEPTH:
-        raise MalformedFrame(f"A-XDR nesting deeper than {MAX_DEPTH}")
+        raise MalformedData(f"A-XDR nesting deeper than {MAX_DEPTH}", pos)
     tag = data[pos]
     pos += 1
     if tag == ARRAY:
@@ -368,7 +380,7 @@ def _type_description(data: bytes, pos: int, depth: int) -> tuple[_TypeDescripti
             elements.append(element)
         return _StructureType(tuple(elements)), pos
     if tag not in TYPE_NAMES or tag == COMPACT_ARRAY:
-        raise MalformedFrame(f"invalid compact-array type description 0x{tag:02X}")
+        raise MalformedData(f"invalid compact-array type description 0x{tag:02X}", pos - 1)
     return tag, pos
 
 
@@ -382,10 +394,14 @@ def _compact_array(data: bytes, pos: int, depth: int) -> tuple[list[Value], int]
     contents = data[:end]
     items: list[Value] = []
     while pos < end:
-        value, pos = _untagged(contents, pos, description, depth + 1)
+        try:
+            value, pos = _untagged(contents, pos, description, depth + 1)
+        except (IndexError, struct.error, TruncatedFrame) as err:
+            # The contents have a declared length: running past it is a fault, not a cut.
+            raise MalformedData("compact-array element runs past its contents", pos) from err
         items.append(value)
     if pos != end:
-        raise MalformedFrame("compact-array contents do not match their type description")
+        raise MalformedData("compact-array contents do not match their type description", pos)
     return items, end
 
 
@@ -394,7 +410,7 @@ def _untagged(
 ) -> tuple[Value, int]:
     """One value of a compact-array: the encoding of its type without the tag byte."""
     if depth >= MAX_DEPTH:
-        raise MalformedFrame(f"A-XDR nesting deeper than {MAX_DEPTH}")
+        raise MalformedData(f"A-XDR nesting deeper than {MAX_DEPTH}", pos)
     if isinstance(description, _ArrayType):
         items: list[Value] = []
         for _ in range(description.size):
@@ -415,5 +431,8 @@ def _untagged(
         return unpack(data, pos)[0], pos + size
     # Every other type is encoded as when tagged, only without the tag: decode it tagged.
     # (Compact arrays are rare and small in pushes; the copy does not matter.)
-    value, consumed = _decode(bytes((description,)) + data[pos:], 0, depth)
+    try:
+        value, consumed = _decode(bytes((description,)) + data[pos:], 0, depth)
+    except MalformedData as err:
+        raise MalformedData(str(err.detail), pos + err.offset - 1) from err
     return value, pos + consumed - 1

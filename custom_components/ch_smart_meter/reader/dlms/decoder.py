@@ -38,10 +38,19 @@ from ..framing.gbt import TAG as GBT_TAG
 from ..framing.gbt import GbtReassembler
 from ..framing.scan import MORE, NOISE, Reassembled, Scan, ScanKind
 from ..model import DecodeResult, Reading, RejectedFrame, Standard, TimeSource
-from ..profiles import GENERIC, MANUFACTURERS, Detection, MeterProfile, detect, refine, sibling
+from ..profiles import (
+    BY_ID,
+    GENERIC,
+    MANUFACTURERS,
+    Detection,
+    MeterProfile,
+    detect,
+    refine,
+    sibling,
+)
 from ..standards import DecoderOptions
 from . import cipher, cosem_time, layouts, notification, scaling
-from .axdr import ObjectListMemo, read_length
+from .axdr import MalformedData, ObjectListMemo, decode, read_length
 
 # Bytes that may start an APDU sent without link layer.
 _LLC_FIRST = 0xE6
@@ -107,6 +116,8 @@ class DlmsStreamDecoder:
         # is one meter, so what was learned once holds for the next pushes.
         self._learned_current: dict[str, int] = {}
         self.counters: Counter[str] = Counter()
+        # The last data-notification parsed (raw values before scaling): for diagnostics.
+        self.last_notification: notification.DataNotification | None = None
 
     # -- StreamDecoder -------------------------------------------------------------------
 
@@ -308,14 +319,13 @@ class DlmsStreamDecoder:
             return MORE
         if buffer[body] not in (0x01, 0x02):  # a push body is an array or a structure
             return NOISE
-        from .axdr import decode  # noqa: PLC0415 (keeps the hot path's namespace small)
-
         try:
             _, end = decode(bytes(buffer[body:]), 0)
         except TruncatedFrame:
             return MORE
-        except MalformedFrame as err:
-            return Scan(ScanKind.ERROR, len(buffer), None, err)
+        except MalformedData as err:
+            # The bad span ends where the decoder found the fault: the same on any chunking.
+            return Scan(ScanKind.ERROR, body + err.offset + 1, None, err)
         return body + end
 
     def _scan_dsmr(self, pos: int) -> Scan:
@@ -470,6 +480,7 @@ class DlmsStreamDecoder:
         notices: tuple[str, ...],
     ) -> Reading:
         options = self._options
+        self.last_notification = parsed
         content = layouts.split(parsed.body, self._object_list)
         logical_name = _logical_name(content)
         profile, detection = detect(
@@ -481,7 +492,7 @@ class DlmsStreamDecoder:
         )
         entries = content.entries
         if content.layout is layouts.Layout.VALUES_ONLY:
-            entries = _map_values(content, profile)
+            entries, profile = _map_values(content, profile)
         scaled = self._scale(entries, profile, detection)
         if profile.model_code and detection is not Detection.USER:
             refined = refine(profile, scaled.identities.get(profile.model_code))
@@ -557,19 +568,24 @@ def _logical_name(content: layouts.PushContent) -> str | None:
     return None
 
 
-def _map_values(content: layouts.PushContent, profile: MeterProfile) -> list[layouts.Entry]:
+def _map_values(
+    content: layouts.PushContent, profile: MeterProfile
+) -> tuple[list[layouts.Entry], MeterProfile]:
+    """OBIS codes for a values-only list from the profile (or a sibling) that knows it."""
     values = content.values
-    value_map = profile.value_maps.get(len(values))
-    if value_map is None:
-        raise UnsupportedFrame(
-            f"a push of {len(values)} values without OBIS codes: no meter profile "
-            f"({profile.title}) knows this list"
-        )
-    return [
-        (layouts.obis_bytes(reference), value, None, None)
-        for reference, value in zip(value_map, values, strict=True)
-        if reference is not None
-    ]
+    for candidate in (profile, *(BY_ID[sibling_id] for sibling_id in profile.siblings)):
+        value_map = candidate.value_maps.get(len(values))
+        if value_map is not None:
+            entries: list[layouts.Entry] = [
+                (layouts.obis_bytes(reference), value, None, None)
+                for reference, value in zip(value_map, values, strict=True)
+                if reference is not None
+            ]
+            return entries, candidate
+    raise UnsupportedFrame(
+        f"a push of {len(values)} values without OBIS codes: no meter profile "
+        f"({profile.title}) knows this list"
+    )
 
 
 def _meter_id(
