@@ -17,18 +17,6 @@ from .coordinator import ChSmartMeterConfigEntry
 TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, "password", "username", "token"}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        return getattr(value, "message", type(value).__name__)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return value
-
-
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ChSmartMeterConfigEntry
 ) -> dict[str, Any]:
@@ -38,7 +26,7 @@ async def async_get_config_entry_diagnostics(
     stats: dict[str, Any] | None = None
     frames: list[str] = []
     if session is not None:
-        stats = _jsonable(dataclasses.asdict(session.stats))
+        stats = dataclasses.asdict(session.stats)
         frames = [frame.hex() for frame in session.recent_frames]
     reading = coordinator.reading
     return {
@@ -51,7 +39,9 @@ async def async_get_config_entry_diagnostics(
         "standard": coordinator.spec.standard.value,
         "available": coordinator.available,
         "connected": coordinator.connected,
-        "last_connection_error": _jsonable(coordinator.last_connection_error),
+        "last_connection_error": None
+        if coordinator.last_connection_error is None
+        else coordinator.last_connection_error.message,
         "update_interval": coordinator.update_interval,
         "rejected": {
             "total": coordinator.rejections.total,

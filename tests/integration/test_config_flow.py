@@ -676,3 +676,20 @@ async def test_standard_without_serial_line(hass: HomeAssistant) -> None:
         result = await _no_keys(hass, await _menu(hass, await _start(hass), "simulator"))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_STANDARD: "dsmr", CONF_URL: "simulator://dsmr"}
+
+
+async def test_no_simulator_for_the_standard(hass: HomeAssistant) -> None:
+    """The simulated meter is offered only for standards that have one."""
+    with patch.object(config_flow, "available_standards", return_value=[]):
+        result = await _start(hass)
+    assert result["menu_options"] == ["serial", "network", "url"]
+
+
+async def test_keys_step_without_authentication_key(hass: HomeAssistant) -> None:
+    """A standard whose frames are never authenticated asks for the encryption key only."""
+    no_ak = dataclasses.replace(get_spec("dsmr"), supports_authentication_key=False)
+    with patch.object(config_flow, "get_spec", return_value=no_ak):
+        result = await _menu(hass, await _start(hass), "network")
+        result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
+    assert result["step_id"] == "keys"
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_ENCRYPTION_KEY]
