@@ -242,12 +242,8 @@ class ChSmartMeterCoordinator:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+            # wait() neither raises the task's cancellation nor swallows our own.
+            await asyncio.wait([task])
         session, self._session = self._session, None
         if session is not None:
             await session.close()
