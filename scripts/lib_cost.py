@@ -1,0 +1,341 @@
+"""scripts/cost: what reading a P1 meter costs a real Home Assistant, ours against core dsmr.
+
+For each case (an integration and its update interval) a fresh Home Assistant 2025.4.4 process
+starts with one config entry whose serial port is a pseudo-terminal. This script plays the
+meter on the other side of it: real DSMR 5.0.2 telegrams (the integration's own simulated
+household meter, one telegram per simulated second, every value moving) at a fixed rate,
+10 per second by default, ten times what a real meter sends, to make the cost measurable.
+
+Measured per case, in the same process:
+  idle CPU rate  CPU seconds per second while the port is silent (after start-up settles);
+  CPU/telegram   (CPU time over the measured window - idle rate x window) / telegrams sent;
+  rows/telegram  rows the recorder wrote to the ``states`` table for the integration's
+                 entities with last_updated inside the window / telegrams sent. Rows are
+                 counted by their timestamp after the recorder has committed (commit interval
+                 1 s, and we wait for it), so commit batching does not shift the count.
+CPU time is the whole hass process (all threads, recorder included) from /proc/<pid>/stat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lib_ha import REPO_ROOT, ConfigEntrySeed, HomeAssistantApi, start_hass, stop_hass, write_configuration
+
+sys.path.insert(0, str(REPO_ROOT))
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RECORDER = "recorder:\n  commit_interval: 1\n  purge_keep_days: 1\n"
+LOGGER = "logger:\n  default: warning\n"
+COMMIT_WAIT = 3.0  # seconds for the recorder to commit what the window produced
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One measured configuration: an integration at one update interval."""
+
+    label: str
+    domain: str
+    interval: int
+    make_entry: Callable[[str, str, int], ConfigEntrySeed]  # (port, meter id, interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    case: Case
+    telegrams: int
+    window: float
+    idle_cpu_rate: float
+    cpu_per_telegram: float
+    rows: int
+    entities: int
+
+    @property
+    def rows_per_telegram(self) -> float:
+        return self.rows / self.telegrams if self.telegrams else 0.0
+
+
+def core_dsmr_entry(port: str, meter_id: str, interval: int) -> ConfigEntrySeed:
+    """Core dsmr's entry as its config flow stores it (HA 2025.4.4 dsmr/config_flow.py)."""
+    return ConfigEntrySeed(
+        domain="dsmr",
+        title=port,
+        data={
+            "port": port,
+            "dsmr_version": "5",
+            "protocol": "dsmr_protocol",
+            "serial_id": meter_id,
+            "serial_id_gas": None,
+        },
+        options={"time_between_update": interval},
+        unique_id=meter_id,
+    )
+
+
+def ours_entry(port: str, meter_id: str, interval: int) -> ConfigEntrySeed:
+    """ch_smart_meter's entry; keys from its const.py (serial format: the DSMR default)."""
+    from custom_components.ch_smart_meter.const import (  # noqa: PLC0415
+        CONF_STANDARD,
+        CONF_UPDATE_INTERVAL,
+        CONF_URL,
+        DOMAIN,
+    )
+
+    return ConfigEntrySeed(
+        domain=DOMAIN,
+        title="P1 meter",
+        data={CONF_STANDARD: "dsmr", CONF_URL: port},
+        options={CONF_UPDATE_INTERVAL: interval},
+        unique_id=meter_id,
+    )
+
+
+def all_cases() -> dict[str, Case]:
+    return {
+        "core-0": Case("core dsmr, every telegram (time_between_update 0)", "dsmr", 0, core_dsmr_entry),
+        "ours-0": Case("ch_smart_meter, every telegram (update_interval 0)", "ch_smart_meter", 0, ours_entry),
+        "core-30": Case("core dsmr, default 30 s (time_between_update 30)", "dsmr", 30, core_dsmr_entry),
+        "ours-30": Case("ch_smart_meter, 30 s (update_interval 30)", "ch_smart_meter", 30, ours_entry),
+        "ours-5": Case("ch_smart_meter, default 5 s (update_interval 5)", "ch_smart_meter", 5, ours_entry),
+    }
+
+
+class Meter:
+    """The simulated household DSMR 5.0.2 meter: one telegram per simulated second."""
+
+    def __init__(self) -> None:
+        from custom_components.ch_smart_meter.reader.simulate.source import (  # noqa: PLC0415
+            SourceOptions,
+            create_source,
+        )
+
+        self._source = create_source("dsmr", SourceOptions(seed=7))
+        self.meter_id: str = self._source.meter_id  # type: ignore[attr-defined]
+        # A winter evening: the household imports, so power and energy move nearly every second.
+        self._moment = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
+
+    def next_telegram(self) -> bytes:
+        self._moment += timedelta(seconds=1)
+        return self._source.frame_at(self._moment)
+
+
+class PtyFeeder:
+    """The meter's end of a pseudo-terminal; Home Assistant opens the other end by path."""
+
+    def __init__(self, meter: Meter, rate: float) -> None:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no newline translation: a raw serial line
+        self.path = os.ttyname(self._slave)
+        self._meter = meter
+        self._period = 1.0 / rate
+        self._running = threading.Event()
+        self._stop = threading.Event()
+        self.sent = 0
+        threading.Thread(target=self._drain, daemon=True).start()
+        threading.Thread(target=self._feed, daemon=True).start()
+
+    def start(self) -> None:
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._running.set()
+        time.sleep(2 * self._period)  # let the feeding thread see the stop before the fds go
+        os.close(self._slave)
+        os.close(self.master)
+
+    def _feed(self) -> None:
+        telegram = self._meter.next_telegram()
+        while not self._stop.is_set():
+            self._running.wait()
+            due = time.monotonic()
+            while self._running.is_set() and not self._stop.is_set():
+                os.write(self.master, telegram)
+                self.sent += 1
+                telegram = self._meter.next_telegram()  # built outside the HA process's time
+                due += self._period
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+    def _drain(self) -> None:
+        # Whatever Home Assistant writes to the port (nothing, for P1) must not fill the pty.
+        while not self._stop.is_set():
+            try:
+                os.read(self.master, 4096)
+            except OSError:
+                time.sleep(0.1)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def count_rows(database: Path, entity_ids: list[str], start: float, end: float) -> int:
+    if not entity_ids:
+        return 0
+    marks = ",".join("?" * len(entity_ids))
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        (rows,) = db.execute(
+            "SELECT COUNT(*) FROM states JOIN states_meta USING (metadata_id)"
+            f" WHERE states_meta.entity_id IN ({marks})"
+            " AND states.last_updated_ts >= ? AND states.last_updated_ts < ?",
+            (*entity_ids, start, end),
+        ).fetchone()
+    return int(rows)
+
+
+def window_seconds(case: Case, args: argparse.Namespace) -> float:
+    """The measured window: long enough to hold two updates of a throttled case."""
+    return args.window if args.window is not None else max(30.0, 2.0 * case.interval)
+
+
+def wait_for_entities(api: HomeAssistantApi, domain: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [entry["state"] for entry in api.config_entries(domain)]
+        if states == ["loaded"] and api.integration_entities(domain):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"{domain}: no loaded entry with entities after {timeout:.0f} s: {states}")
+
+
+def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
+    meter = Meter()
+    feeder = PtyFeeder(meter, args.rate)
+    config_dir = workdir / case.domain / str(case.interval)
+    port = free_port()
+    write_configuration(
+        config_dir,
+        name="cost",
+        port=port,
+        recorder=RECORDER,
+        logger=LOGGER,
+        entries=[case.make_entry(feeder.path, meter.meter_id, case.interval)],
+        link_custom_components=case.domain != "dsmr",
+    )
+    hass = start_hass(Path(sys.executable), config_dir, log_file=config_dir / "hass.out", skip_pip=True)
+    try:
+        api = HomeAssistantApi(port)
+        api.wait_until_up(hass)
+        api.create_owner("Cost", "cost", "cost-measurement")
+
+        # Feed until the entry is loaded and its entities exist (core dsmr creates them on
+        # the first telegram, ours finishes setting up on the first reading), then warm up.
+        feeder.start()
+        wait_for_entities(api, case.domain)
+        time.sleep(args.warmup)
+
+        # Idle: the same process, entities present, the port silent.
+        feeder.pause()
+        time.sleep(args.settle)
+        cpu0, t0 = process_cpu_seconds(hass.pid), time.monotonic()
+        time.sleep(args.idle)
+        idle_rate = (process_cpu_seconds(hass.pid) - cpu0) / (time.monotonic() - t0)
+
+        feeder.start()
+        time.sleep(args.warmup)
+        sent0, cpu0, t0, wall0 = feeder.sent, process_cpu_seconds(hass.pid), time.monotonic(), time.time()
+        time.sleep(window_seconds(case, args))
+        sent1, cpu1, t1, wall1 = feeder.sent, process_cpu_seconds(hass.pid), time.monotonic(), time.time()
+        feeder.pause()
+        time.sleep(COMMIT_WAIT)
+
+        entity_ids = api.integration_entities(case.domain)
+        telegrams = sent1 - sent0
+        window = t1 - t0
+        cpu = (cpu1 - cpu0) - idle_rate * window
+        rows = count_rows(config_dir / "home-assistant_v2.db", entity_ids, wall0, wall1)
+        return Result(case, telegrams, window, idle_rate, cpu / telegrams, rows, len(entity_ids))
+    finally:
+        feeder.close()
+        stop_hass(hass)
+
+
+def print_table(results: list[Result], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"Home Assistant 2025.4.4, {args.rate:g} DSMR 5.0.2 telegrams/s through a pty, "
+        f"{args.warmup:g} s warm-up; idle measured {args.idle:g} s after {args.settle:g} s of silence."
+    )
+    header = (
+        f"{'case':<52} {'CPU ms/telegram':>15} {'rows/telegram':>13} {'idle CPU %':>10}"
+        f" {'window s':>8} {'telegrams':>9} {'entities':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        print(
+            f"{result.case.label:<52} {result.cpu_per_telegram * 1000:>15.2f}"
+            f" {result.rows_per_telegram:>13.3f} {result.idle_cpu_rate * 100:>10.2f}"
+            f" {result.window:>8.0f} {result.telegrams:>9d} {result.entities:>8d}"
+        )
+
+
+def main() -> int:
+    cases = all_cases()
+    parser = argparse.ArgumentParser(
+        description="CPU time and recorder rows per telegram in a real Home Assistant."
+    )
+    parser.add_argument(
+        "cases", nargs="*", default=["core-0", "ours-0", "core-30", "ours-30"],
+        help=f"which cases, in order (default: core-0 ours-0 core-30 ours-30; all: {' '.join(cases)})",
+    )
+    parser.add_argument("--rate", type=float, default=10.0, help="telegrams per second (10)")
+    parser.add_argument(
+        "--window", type=float, default=None,
+        help="measured seconds (default: 30, or two update intervals when that is longer)",
+    )
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds fed before measuring (5)")
+    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle measurement (15)")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="silent seconds before the idle measurement (5)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the configuration directories")
+    args = parser.parse_args()
+    unknown = [name for name in args.cases if name not in cases]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {list(cases)}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="chsm-cost-"))
+    results: list[Result] = []
+    try:
+        for name in args.cases:
+            case = cases[name]
+            print(f"measuring: {case.label} ...", flush=True)
+            results.append(measure(case, args, workdir))
+    finally:
+        if args.keep:
+            print(f"configuration directories kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_table(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
