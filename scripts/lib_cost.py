@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lib_ha import REPO_ROOT, ConfigEntrySeed, HomeAssistantApi, start_hass, stop_hass, write_configuration
+from lib_ha import (
+    REPO_ROOT,
+    ConfigEntrySeed,
+    HomeAssistantApi,
+    start_hass,
+    stop_hass,
+    write_configuration,
+)
 
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -105,11 +112,21 @@ def ours_entry(port: str, meter_id: str, interval: int) -> ConfigEntrySeed:
 
 def all_cases() -> dict[str, Case]:
     return {
-        "core-0": Case("core dsmr, every telegram (time_between_update 0)", "dsmr", 0, core_dsmr_entry),
-        "ours-0": Case("ch_smart_meter, every telegram (update_interval 0)", "ch_smart_meter", 0, ours_entry),
-        "core-30": Case("core dsmr, default 30 s (time_between_update 30)", "dsmr", 30, core_dsmr_entry),
-        "ours-30": Case("ch_smart_meter, 30 s (update_interval 30)", "ch_smart_meter", 30, ours_entry),
-        "ours-5": Case("ch_smart_meter, default 5 s (update_interval 5)", "ch_smart_meter", 5, ours_entry),
+        "core-0": Case(
+            "core dsmr, every telegram (time_between_update 0)", "dsmr", 0, core_dsmr_entry
+        ),
+        "ours-0": Case(
+            "ch_smart_meter, every telegram (update_interval 0)", "ch_smart_meter", 0, ours_entry
+        ),
+        "core-30": Case(
+            "core dsmr, default 30 s (time_between_update 30)", "dsmr", 30, core_dsmr_entry
+        ),
+        "ours-30": Case(
+            "ch_smart_meter, 30 s (update_interval 30)", "ch_smart_meter", 30, ours_entry
+        ),
+        "ours-5": Case(
+            "ch_smart_meter, default 5 s (update_interval 5)", "ch_smart_meter", 5, ours_entry
+        ),
     }
 
 
@@ -238,7 +255,9 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
         entries=[case.make_entry(feeder.path, meter.meter_id, case.interval)],
         link_custom_components=case.domain != "dsmr",
     )
-    hass = start_hass(Path(sys.executable), config_dir, log_file=config_dir / "hass.out", skip_pip=True)
+    hass = start_hass(
+        Path(sys.executable), config_dir, log_file=config_dir / "hass.out", skip_pip=True
+    )
     try:
         api = HomeAssistantApi(port)
         api.wait_until_up(hass)
@@ -259,9 +278,19 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
 
         feeder.start()
         time.sleep(args.warmup)
-        sent0, cpu0, t0, wall0 = feeder.sent, process_cpu_seconds(hass.pid), time.monotonic(), time.time()
+        sent0, cpu0, t0, wall0 = (
+            feeder.sent,
+            process_cpu_seconds(hass.pid),
+            time.monotonic(),
+            time.time(),
+        )
         time.sleep(window_seconds(case, args))
-        sent1, cpu1, t1, wall1 = feeder.sent, process_cpu_seconds(hass.pid), time.monotonic(), time.time()
+        sent1, cpu1, t1, wall1 = (
+            feeder.sent,
+            process_cpu_seconds(hass.pid),
+            time.monotonic(),
+            time.time(),
+        )
         feeder.pause()
         time.sleep(COMMIT_WAIT)
 
@@ -302,15 +331,21 @@ def main() -> int:
         description="CPU time and recorder rows per telegram in a real Home Assistant."
     )
     parser.add_argument(
-        "cases", nargs="*", default=["core-0", "ours-0", "core-30", "ours-30"],
+        "cases",
+        nargs="*",
+        default=["core-0", "ours-0", "core-30", "ours-30"],
         help=f"which cases, in order (default: core-0 ours-0 core-30 ours-30; all: {' '.join(cases)})",
     )
     parser.add_argument("--rate", type=float, default=10.0, help="telegrams per second (10)")
     parser.add_argument(
-        "--window", type=float, default=None,
+        "--window",
+        type=float,
+        default=None,
         help="measured seconds (default: 30, or two update intervals when that is longer)",
     )
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds fed before measuring (5)")
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds fed before measuring (5)"
+    )
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle measurement (15)")
     parser.add_argument(
         "--settle", type=float, default=5.0, help="silent seconds before the idle measurement (5)"

@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from lib_ha import REPO_ROOT, ConfigEntrySeed, HomeAssistantApi, start_hass, stop_hass, write_configuration
+from lib_ha import (
+    REPO_ROOT,
+    ConfigEntrySeed,
+    HomeAssistantApi,
+    start_hass,
+    stop_hass,
+    write_configuration,
+)
 
 CONFIG_DIR = REPO_ROOT / ".dev" / "config"
 PORT = 8123
@@ -61,7 +68,7 @@ def simulated_meter_id() -> str | None:
     try:
         frame = open_simulated_stream(SIMULATOR_URL).simulator.next_frame()
         results = get_spec("dsmr").create_decoder(DecoderOptions()).feed(frame)
-    except Exception as err:  # noqa: BLE001 - a seed without unique id still works
+    except Exception as err:
         print(f"scripts/develop: could not read the simulated meter's id ({err!r})", flush=True)
         return None
     return next((result.meter_id for result in results if isinstance(result, Reading)), None)

@@ -18,7 +18,7 @@ find_min_python() {
     for candidate in "${PYTHON:-}" \
         "${PYENV_ROOT:-$HOME/.pyenv}/versions/$MIN_PYTHON_VERSION/bin/python3" \
         "$(command -v "python${MIN_PYTHON_VERSION%.*}" || true)"; do
-        [ -n "$candidate" ] && [ -x "$candidate" ] || continue
+        if [ -z "$candidate" ] || [ ! -x "$candidate" ]; then continue; fi
         if [ "$("$candidate" -c 'import platform; print(platform.python_version())')" = "$MIN_PYTHON_VERSION" ] \
             || [ -n "${PYTHON:-}" ]; then
             echo "$candidate"

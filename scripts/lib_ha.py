@@ -270,11 +270,14 @@ class HomeAssistantApi:
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read().decode()
+            text: str = response.read().decode()
+        return text
 
     def integration_entities(self, domain: str) -> list[str]:
         """The entity ids an integration has created."""
-        return list(json.loads(self.render(f"{{{{ integration_entities('{domain}') | to_json }}}}")))
+        return list(
+            json.loads(self.render(f"{{{{ integration_entities('{domain}') | to_json }}}}"))
+        )
 
     def config_entries(self, domain: str) -> list[dict[str, Any]]:
         """Config entries of a domain with their state (loaded, setup_error...)."""
