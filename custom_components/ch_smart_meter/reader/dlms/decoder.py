@@ -3,10 +3,10 @@
 Bytes in, :class:`~..model.Reading` and :class:`~..model.RejectedFrame` out:
 
 1. Link layer, recognised by its first byte whatever the standard expects: HDLC (``7E``),
-   wired M-Bus long frames (``68 L L 68``), or raw APDUs without link layer (``E6 E7 00``
-   LLC header, ``DB`` ciphered, ``0F`` notification, ``E0`` block) until the first link
-   frame is seen. Noise between frames is skipped; a frame failing its checksum is
-   reported once and the decoder resynchronises on the next frame.
+   wired M-Bus long frames (``68 L L 68``), or APDUs without link layer (``E6 E7 00`` LLC
+   header, ``DB`` ciphered, ``0F`` notification, ``E0`` block) when the stream starts with
+   one and continues back to back. Noise between frames is skipped; a frame failing its
+   checksum is reported once and the decoder resynchronises on the next frame.
 2. Segments: the HDLC S bit, M-Bus CI sequence numbers, then general-block-transfer blocks.
 3. general-glo-ciphering: AES-GCM with the tag checked when the authentication key is
    known; without a tag (or without the key) the plaintext must parse completely, or the key
@@ -104,8 +104,12 @@ class DlmsStreamDecoder:
         self._buffer = bytearray()
         # Errors of candidates inside a span already reported bad are not reported again.
         self._quiet_until = 0
-        # Once a link frame was seen, bytes that look like a raw APDU are noise.
-        self._link_seen = False
+        # APDUs without link layer are only taken back to back from the start of the stream:
+        # the absolute stream offset where the next one may start; -1 once the stream has
+        # shown a link layer (or did not start with a raw APDU). Noise that happens to look
+        # like an APDU header can then never hold up real frames.
+        self._raw_next = 0
+        self._consumed = 0  # bytes removed from the front of the buffer so far
         self._hdlc_segments: list[bytes] = []
         self._message_frames: list[bytes] = []
         self._mbus = mbus.MbusReassembler()
@@ -129,6 +133,7 @@ class DlmsStreamDecoder:
         pos = self._run(out)
         if pos:
             del buffer[:pos]
+            self._consumed += pos
             self._quiet_until = max(0, self._quiet_until - pos)
         return out
 
@@ -159,11 +164,14 @@ class DlmsStreamDecoder:
     def reset(self) -> None:
         """Forget partial frames (after a reconnect); replay protection is kept."""
         self._clear_partial()
-        self._link_seen = False
+        self._raw_next = self._consumed
 
     # -- link layer ----------------------------------------------------------------------
 
     def _clear_partial(self) -> None:
+        self._consumed += len(self._buffer)
+        if self._raw_next >= 0:
+            self._raw_next = self._consumed
         self._buffer.clear()
         self._quiet_until = 0
         self._hdlc_segments = []
@@ -184,6 +192,10 @@ class DlmsStreamDecoder:
                 scan = mbus.scan(buffer, pos)
             elif byte in _RAW_STARTS and self._raw_allowed(pos):
                 scan = self._scan_raw(pos)
+                if scan.kind is ScanKind.NOISE:
+                    self._raw_next = -1
+                elif scan.kind is not ScanKind.MORE:
+                    self._raw_next = self._consumed + scan.end
             elif byte == _DSMR_START:
                 scan = self._scan_dsmr(pos)
             else:
@@ -203,7 +215,7 @@ class DlmsStreamDecoder:
             else:
                 if byte in _LINK_STARTS:
                     # A link frame with a bad checksum: this stream has a link layer.
-                    self._link_seen = True
+                    self._raw_next = -1
                 if pos >= self._quiet_until:
                     assert scan.error is not None
                     end = min(scan.end, size)
@@ -243,8 +255,8 @@ class DlmsStreamDecoder:
         return None
 
     def _raw_allowed(self, pos: int) -> bool:
-        """Raw APDUs only on streams without link layer, never inside a bad frame."""
-        return not self._link_seen and pos >= self._quiet_until
+        """Raw APDUs only back to back from the stream's start, never inside a bad frame."""
+        return self._raw_next == self._consumed + pos and pos >= self._quiet_until
 
     def _scan_raw(self, pos: int) -> Scan:
         """A raw APDU (optionally behind an LLC header) framed by its own length."""
@@ -342,10 +354,10 @@ class DlmsStreamDecoder:
     def _on_frame(self, scan: Scan, buffer: bytearray, pos: int, out: list[DecodeResult]) -> None:
         frame = scan.frame
         if isinstance(frame, hdlc.HdlcFrame):
-            self._link_seen = True
+            self._raw_next = -1
             self._on_hdlc(frame, out)
         elif isinstance(frame, mbus.MbusFrame):
-            self._link_seen = True
+            self._raw_next = -1
             self._message_frames.append(frame.raw)
             self._on_reassembled(self._mbus.add(frame), out)
         else:
