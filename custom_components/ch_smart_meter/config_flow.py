@@ -565,8 +565,12 @@ class ChSmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if self.source == SOURCE_RECONFIGURE:
             self._abort_if_unique_id_mismatch(reason="wrong_meter")
             entry = self._get_reconfigure_entry()
-            # The entry's update listener reloads it (see __init__.py); no reload here.
+            # A loaded entry's update listener reloads it (see __init__.py). One that is not
+            # loaded (its old port failed) has no listener: set it up with the new data now.
+            loaded = entry.state is ConfigEntryState.LOADED
             self.hass.config_entries.async_update_entry(entry, data=data)
+            if not loaded and entry.disabled_by is None:
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
             return self.async_abort(reason="reconfigure_successful")
         self._abort_if_unique_id_configured()
         title = (

@@ -22,6 +22,7 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ch_smart_meter import config_flow
@@ -514,6 +515,14 @@ async def test_reconfigure_keeps_the_key_and_reloads(
     The entry's own session lets go of the port during the check, and the entry is
     reloaded once with the new data.
     """
+    await fake_meter.send(encrypted_telegram(6))
+    await wait_until(lambda: loaded_entry.runtime_data.reading is not None)
+    await hass.async_block_till_done()
+    entity_ids = {
+        e.entity_id
+        for e in er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
+    }
+    assert len(entity_ids) > 20
     other = FakeMeter()
     await other.start()
     other.greeting = encrypted_telegram(7)
@@ -528,6 +537,13 @@ async def test_reconfigure_keeps_the_key_and_reloads(
         assert loaded_entry.data[CONF_URL] == other.url
         assert loaded_entry.data[CONF_ENCRYPTION_KEY] == TEST_KEY.hex()
         assert loaded_entry.state is ConfigEntryState.LOADED
+        # The same entities (same unique ids) go on with the new connection.
+        await wait_until(lambda: loaded_entry.runtime_data.reading is not None)
+        await hass.async_block_till_done()
+        assert entity_ids == {
+            e.entity_id
+            for e in er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
+        }
         await wait_until(lambda: other.connections == 2)  # the check, then the reloaded entry
         await wait_until(lambda: other.clients == 1)
         # The old port: let go during the check, read again after it, released by the reload.
@@ -579,6 +595,9 @@ async def test_reconfigure_unloaded_entry(hass: HomeAssistant, fake_meter: FakeM
     result = await _probe(hass, await _submit(hass, result, {}))
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_URL] == fake_meter.url
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED  # set up at once with the new port
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 # ------------------------------------------------------------------ options
