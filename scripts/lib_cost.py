@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from lib_ha import (
     REPO_ROOT,
     ConfigEntrySeed,
     HomeAssistantApi,
+    free_port,
     start_hass,
     stop_hass,
     write_configuration,
@@ -204,12 +204,6 @@ def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process, all its threads, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def count_rows(database: Path, entity_ids: list[str], start: float, end: float) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -132,6 +133,13 @@ def _write_store(
 ) -> None:
     payload = {"version": version, "minor_version": minor_version, "key": key, "data": data}
     path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_hass(
