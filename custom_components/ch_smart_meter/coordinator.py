@@ -60,7 +60,9 @@ type ChSmartMeterConfigEntry = ConfigEntry[ChSmartMeterCoordinator]
 type NewChannelsListener = Callable[[list[str]], None]
 
 # How long set-up waits for the port to open before it lets the session keep trying alone.
-SETUP_CONNECT_TIMEOUT = 10.0
+# Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
+# that take more than 10 s.
+SETUP_CONNECT_TIMEOUT = 3.0
 
 
 def serial_settings_from_data(data: Mapping[str, Any], spec: StandardSpec) -> SerialSettings | None:
