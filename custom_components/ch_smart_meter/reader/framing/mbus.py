@@ -103,7 +103,8 @@ class MbusReassembler:
     def add(self, frame: MbusFrame) -> Reassembled:
         """Add a segment: reports a dropped message and/or returns a completed APDU."""
         sequence = frame.sequence
-        if sequence == 0:
+        # Sequence 0 starts a message, unless 0 is what comes after segment 15 (wrap).
+        if sequence == 0 and not (self._parts and self._next == 0):
             dropped = (
                 TruncatedFrame("M-Bus message incomplete: its last segment never came")
                 if self._parts
