@@ -12,6 +12,10 @@ Two rules make the result right for Swiss meters:
   localised with the configured zone (Europe/Zurich by default), never with the host's zone,
   and the clock status DST bit picks the right hour in the autumn overlap.
 
+The result always carries a fixed UTC offset (``+02:00``), the meter's offset at that
+instant: arithmetic between two readings is then right even across the autumn overlap,
+where zone-aware datetimes of the same zone ignore the fold.
+
 A time whose date or hour/minute is unspecified (or invalid) gives ``None``: the caller then
 stamps the reading with the host clock.
 """
@@ -36,6 +40,13 @@ def _fixed_offset(minutes: int) -> timezone:
     return zone
 
 
+def _with_offset(local: datetime, offset: timedelta | None) -> datetime:
+    """The same wall time with a fixed UTC offset (no fold ambiguity in arithmetic)."""
+    if offset is None:
+        return local
+    return local.replace(tzinfo=_fixed_offset(offset // timedelta(minutes=1)), fold=0)
+
+
 def parse_datetime(raw: bytes, local_zone: tzinfo) -> datetime | None:
     """The aware datetime of a 12-byte COSEM date-time, or None when it names no instant."""
     if len(raw) != 12:
@@ -54,16 +65,19 @@ def parse_datetime(raw: bytes, local_zone: tzinfo) -> datetime | None:
     try:
         if deviation == DEVIATION_UNSPECIFIED:
             local = datetime(year, month, day, hour, minute, second, microsecond, local_zone)
-            if raw[11] & STATUS_DST_ACTIVE:
-                return local
-            # In the autumn overlap a wall time occurs twice; without the DST flag the meter
-            # means the second one (standard time).
-            later = local.replace(fold=1)
-            return later if later.utcoffset() != local.utcoffset() else local
+            offset = local.utcoffset()
+            if not raw[11] & STATUS_DST_ACTIVE:
+                # In the autumn overlap a wall time occurs twice; without the DST flag the
+                # meter means the second one (standard time).
+                later = local.replace(fold=1).utcoffset()
+                if later is not None and later != offset:
+                    offset = later
+            return _with_offset(local, offset)
         if deviation >= 0x8000:
             deviation -= 0x10000
         if abs(deviation) > _MAX_DEVIATION_MINUTES:
-            return datetime(year, month, day, hour, minute, second, microsecond, local_zone)
+            local = datetime(year, month, day, hour, minute, second, microsecond, local_zone)
+            return _with_offset(local, local.utcoffset())
         return datetime(
             year, month, day, hour, minute, second, microsecond, _fixed_offset(-deviation)
         )
