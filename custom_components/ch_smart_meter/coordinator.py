@@ -355,7 +355,8 @@ class ChSmartMeterCoordinator:
                 LOGGER.info("%s: the meter is sending again", self.entry.title)
         else:
             self._silent = True
-            LOGGER.warning(
+            # Info, once (quality scale "log-when-unavailable"); the entities show it too.
+            LOGGER.info(
                 "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
                 self.entry.title,
                 self.silence_limit,
