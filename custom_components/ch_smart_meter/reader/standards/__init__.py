@@ -32,8 +32,9 @@ class DecoderOptions:
     ``profile`` overrides the meter profile detection (DLMS).
     """
 
-    encryption_key: bytes | None = None
-    authentication_key: bytes | None = None
+    # Secrets: never in a repr (logs, diagnostics, test failure output).
+    encryption_key: bytes | None = field(default=None, repr=False)
+    authentication_key: bytes | None = field(default=None, repr=False)
     timezone: tzinfo = SWISS_TIME
     profile: str | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
