@@ -30,7 +30,7 @@ def _push(counter: int, sc: int = SC.AUTHENTICATED_AND_ENCRYPTED, *, energy: int
             {
                 "1-1:0.0.5": enc.visible_string("5706567329747082"),
                 "1-1:1.7.0": enc.uint32(1234),
-            }  # fmt: skip
+            }
         )
     apdu = syn.cipher(syn.notification(body), counter=counter, title=title,
                       security_control=sc, key=key, auth_key=auth_key)  # fmt: skip
