@@ -43,6 +43,8 @@ _KILO_KINDS = frozenset(
 # Plausible phase voltages (V) on the Swiss 230/400 V grid, generously; zero is a
 # missing phase.
 VOLTAGE_RANGE = (80.0, 500.0)
+# 230 V +-20 %: a value that lands here once multiplied or divided by ten is a scaling error.
+NOMINAL_VOLTAGE = (184.0, 276.0)
 # Below this apparent power (VA) the current check cannot tell scalings apart.
 MIN_POWER_FOR_CURRENT_CHECK = 1000.0
 # |log10(computed / measured apparent power)| that counts as consistent (factor 2).
@@ -303,7 +305,7 @@ def _voltage_exponent(voltages: list[_Pending], profile: MeterProfile, *, truste
     for pending in voltages:
         volts = _value(pending, own)
         if not _plausible_voltage(volts) and any(
-            _plausible_voltage(volts * factor) for factor in (10, 0.1)
+            NOMINAL_VOLTAGE[0] <= volts * factor <= NOMINAL_VOLTAGE[1] for factor in (10, 0.1)
         ):
             raise ImplausibleValue(
                 f"voltage {pending.code} would be {volts:g} V with the {profile.title} "
