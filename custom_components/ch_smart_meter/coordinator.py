@@ -182,8 +182,9 @@ class ChSmartMeterCoordinator:
         """
         self._first_connection = self.hass.loop.create_future()
         self._start_session()
+        # Not listen_once: its remover must stay valid for the unload after a stop.
         self.entry.async_on_unload(
-            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
+            self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
         )
         try:
             async with asyncio.timeout(SETUP_CONNECT_TIMEOUT):

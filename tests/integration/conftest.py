@@ -254,7 +254,8 @@ def setup_integration(
     """Add the entry, set it up and wait until the session is connected to the fake meter."""
 
     async def setup() -> MockConfigEntry:
-        mock_config_entry.add_to_hass(hass)
+        if hass.config_entries.async_get_entry(mock_config_entry.entry_id) is None:
+            mock_config_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         await fake_meter.wait_connected()
