@@ -7,7 +7,8 @@ information | FCS (2) | 7E``
   follow: Iskra AM550), and the frame length = the bytes between the two flags.
 * Each address byte's least significant bit marks the last byte of that address.
 * HCS and FCS are CRC-16/X.25, sent least significant byte first; a frame without an
-  information field has no HCS.
+  information field has no HCS. A bad HCS means "not a frame start" (skipped as noise); a
+  bad FCS behind a good header is a damaged frame (reported as a CRC error).
 * There is no byte stuffing: 0x7E may occur inside a frame, so frames are cut by their length,
   never at the next flag. The closing flag may be the next frame's opening flag, so it is
   left in the buffer.
@@ -97,26 +98,24 @@ def scan(buffer: bytes | bytearray, start: int) -> Scan:
     if rest != 2 and rest < 4:
         return NOISE
     has_information = rest >= 4
+    # A header whose HCS fails is not a frame start (noise after a closing flag looks like
+    # one every sixteenth time): it is skipped silently. A frame whose header is right but
+    # whose FCS fails is damaged: it is reported.
     if not complete:
-        # Check the header now, so that noise that looks like a frame start is not waited
-        # for; a complete frame is covered by its FCS (the HCS protects a prefix of it).
+        # Check the header now, so that noise that looks like a frame start is not waited for.
         if has_information and header_end + 2 <= available:
             hcs = buffer[header_end] | buffer[header_end + 1] << 8
             if hcs != fcs16(buffer[frame_start:header_end]):
-                error = CrcError("HDLC header check sequence mismatch")
-                return Scan(ScanKind.ERROR, start + 1, None, error)
+                return NOISE
         return MORE
     fcs = buffer[frame_end - 2] | buffer[frame_end - 1] << 8
     if fcs != fcs16(buffer[frame_start : frame_end - 2]):
-        hcs_ok = not has_information or (buffer[header_end] | buffer[header_end + 1] << 8) == fcs16(
-            buffer[frame_start:header_end]
-        )
-        error = CrcError(
-            f"HDLC frame check sequence mismatch ({length}-byte frame)"
-            if hcs_ok
-            else "HDLC header check sequence mismatch"
-        )
-        return Scan(ScanKind.ERROR, frame_end if hcs_ok else start + 1, None, error)
+        if has_information:
+            hcs = buffer[header_end] | buffer[header_end + 1] << 8
+            if hcs != fcs16(buffer[frame_start:header_end]):
+                return NOISE
+        error = CrcError(f"HDLC frame check sequence mismatch ({length}-byte frame)")
+        return Scan(ScanKind.ERROR, frame_end, None, error)
     if has_information:
         hcs = buffer[header_end] | buffer[header_end + 1] << 8
         if hcs != fcs16(buffer[frame_start:header_end]):
