@@ -36,7 +36,7 @@ def test_every_framing_on_every_standard(framing: str, standard: str) -> None:
     """The standard expects HDLC, but recognises any framing by its first byte."""
     pushes = [_apdu(1000 * n) for n in (1, 2, 3)]
     wrap = {
-        "hdlc": lambda a: syn.hdlc(a),
+        "hdlc": syn.hdlc,
         "hdlc-gbt": lambda a: b"".join(syn.hdlc_frames(a, segmentation="gbt")),
         "hdlc-s-bit": lambda a: b"".join(syn.hdlc_frames(a, segmentation="hdlc-s-bit")),
         "mbus": lambda a: b"".join(syn.mbus(a, max_segment=100)),
