@@ -5,25 +5,38 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
+from .chsmr_source import async_ensure_mqtt, spec_for
 from .const import CONF_STANDARD, DOMAIN
 from .coordinator import ChSmartMeterConfigEntry, ChSmartMeterCoordinator
-from .reader.standards import get_spec
+from .http import async_register_views
+from .republish import async_setup_republisher
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the CH-SMR HTTP views once; they find the meters per request."""
+    async_register_views(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> bool:
     """Open the meter's port, start reading, create the sensors."""
     try:
-        get_spec(entry.data[CONF_STANDARD])
+        spec_for(entry.data[CONF_STANDARD])
     except (KeyError, ValueError) as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="unknown_standard",
             translation_placeholders={"standard": str(entry.data.get(CONF_STANDARD))},
         ) from err
+    await async_ensure_mqtt(hass, entry)  # a CH-SMR source needs MQTT
     coordinator = ChSmartMeterCoordinator(hass, entry)
+    coordinator.republisher = async_setup_republisher(hass, entry, coordinator)
     await coordinator.async_start()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -39,6 +39,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .chsmr_flow import ChSmrConfigFlowMixin, chsmr_standard_choices, source_option_fields
 from .const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -71,10 +72,11 @@ from .reader.errors import (
     ReaderError,
     TransportError,
 )
-from .reader.model import Reading, SerialSettings
+from .reader.model import Reading, SerialSettings, Standard
 from .reader.session import probe
 from .reader.simulate.source import available_standards
 from .reader.standards import StandardSpec, get_spec, implemented_specs
+from .republish_flow import RepublishOptionsFlowMixin
 
 # Seconds the live check listens at least; slow meters get two of their intervals more.
 PROBE_TIMEOUT: Final = 20.0
@@ -153,11 +155,13 @@ def _settings_data(settings: SerialSettings | None) -> dict[str, Any]:
     }
 
 
-def _standard_schema(default: str | None) -> vol.Schema:
+def _standard_schema(
+    default: str | None, extra: list[SelectOptionDict] | None = None
+) -> vol.Schema:
     options = [
         SelectOptionDict(value=spec.standard.value, label=spec.title)
         for spec in implemented_specs()
-    ]
+    ] + (extra or [])
     return vol.Schema(
         {
             vol.Required(CONF_STANDARD, default=default or options[0]["value"]): SelectSelector(
@@ -190,7 +194,7 @@ def _select(options: list[str], key: str) -> SelectSelector:
     )
 
 
-class ChSmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
+class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     """Set up one meter."""
 
     VERSION = 1
@@ -225,15 +229,21 @@ class ChSmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the standard the meter's customer interface speaks."""
         if user_input is not None:
+            if user_input[CONF_STANDARD] == Standard.CH_SMR:
+                return await self.async_step_chsmr()  # chsmr_flow.py
             self._spec = get_spec(user_input[CONF_STANDARD])
             return await self.async_step_connection()
-        return self.async_show_form(step_id="user", data_schema=_standard_schema(None))
+        return self.async_show_form(
+            step_id="user", data_schema=_standard_schema(None, chsmr_standard_choices(self.hass))
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change the standard, the port, the serial format or the keys of an entry."""
         entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_STANDARD) == Standard.CH_SMR:
+            return await self.async_reconfigure_chsmr(entry)  # chsmr_flow.py
         if user_input is not None:
             self._spec = get_spec(user_input[CONF_STANDARD])
             # Keys stay unless new ones are typed (they are never shown back).
@@ -590,7 +600,7 @@ def _describe_probe_error(err: ReaderError) -> tuple[str, bool, str]:
     return "unknown", False, err.detail or ""
 
 
-class ChSmartMeterOptionsFlow(OptionsFlow):
+class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
     """Tunables: how often sensors are written, and the meter profile for DLMS standards."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -599,7 +609,8 @@ class ChSmartMeterOptionsFlow(OptionsFlow):
         if user_input is not None:
             values = dict(user_input)
             values[CONF_UPDATE_INTERVAL] = int(values[CONF_UPDATE_INTERVAL])
-            return self.async_create_entry(data={**options, **values})
+            # Then the CH-SMR republisher (republish_flow.py), which saves.
+            return await self.async_continue_to_republisher({**options, **values})
         fields: dict[vol.Marker, Any] = {
             vol.Required(
                 CONF_UPDATE_INTERVAL,
@@ -632,4 +643,5 @@ class ChSmartMeterOptionsFlow(OptionsFlow):
                     )
                 )
             )
+        fields.update(source_option_fields(self.config_entry))  # CH-SMR source units
         return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))

@@ -46,3 +46,26 @@ KEY_ISSUE_FRAMES: Final = 3
 AVERAGE_EXTRA_DECIMALS: Final = 2
 
 ISSUE_KEY_REJECTED: Final = "key_rejected"
+
+# ---------------------------------------------------------------- CH-SMR (issue #4)
+
+# A CH-SMR reader over MQTT as the source of an entry (standard "ch-smr"): the meter's topic
+# dt/<group>/<id_ims>/ds (ConfigEntry.data), and the units the reader publishes (options).
+CONF_TOPIC: Final = "topic"
+CONF_SOURCE_UNITS: Final = "source_units"
+# kW/kWh/kvar/kvarh as the recommendation says, or W/Wh/var/varh (one known reader).
+SOURCE_UNITS_KILO: Final = "kilo"
+SOURCE_UNITS_BASE: Final = "base"
+
+# The CH-SMR republisher of a meter entry (ConfigEntry.options).
+CONF_REPUBLISH: Final = "republish"
+CONF_REPUBLISH_GROUP: Final = "republish_group"
+CONF_REPUBLISH_ID_IMS: Final = "republish_id_ims"
+# 0: every reading; N: at most every N seconds, the latest reading (trailing edge).
+CONF_REPUBLISH_INTERVAL: Final = "republish_interval"
+CONF_REPUBLISH_QOS: Final = "republish_qos"
+CONF_REPUBLISH_RETAIN: Final = "republish_retain"
+# Chapter 6 wants data at least every 10 s while it flows: a rate limit never goes beyond.
+MAX_REPUBLISH_INTERVAL: Final = 10
+
+ISSUE_MQTT_MISSING: Final = "mqtt_missing"

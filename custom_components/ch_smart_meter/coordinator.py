@@ -29,6 +29,7 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from .channels import Channel, CounterChannel, IgnoredChannel, MeasurementChannel
+from .chsmr_source import ChSmrSource, create_chsmr_source, spec_for
 from .const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -51,13 +52,15 @@ from .const import (
 )
 from .reader.dlms.cipher import parse_key
 from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
-from .reader.model import Reading, RejectedFrame, SerialSettings
+from .reader.model import Reading, RejectedFrame, SerialSettings, Standard
 from .reader.obis import BY_CODE, ObisEntry, Quantity
 from .reader.session import MeterSession
-from .reader.standards import DecoderOptions, StandardSpec, get_spec
+from .reader.standards import DecoderOptions, StandardSpec
+from .republish import Republisher
 
 type ChSmartMeterConfigEntry = ConfigEntry[ChSmartMeterCoordinator]
 type NewChannelsListener = Callable[[list[str]], None]
+type ReadingListener = Callable[[Reading], None]
 
 # How long set-up waits for the port to open before it lets the session keep trying alone.
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
@@ -117,7 +120,7 @@ class ChSmartMeterCoordinator:
     def __init__(self, hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> None:
         self.hass = hass
         self.entry = entry
-        self.spec: StandardSpec = get_spec(entry.data[CONF_STANDARD])
+        self.spec: StandardSpec = spec_for(entry.data[CONF_STANDARD])
         # The meter id the entry was created for; entity ids rest on it even if the meter
         # is replaced later (history continues).
         self.meter_id: str = entry.unique_id or entry.entry_id
@@ -132,6 +135,9 @@ class ChSmartMeterCoordinator:
         self.rejected_channel = Channel()
         self.rejected_channel.value = 0
         self._new_channels_listener: NewChannelsListener | None = None
+        # Called with every reading, before any averaging (the CH-SMR republisher).
+        self._reading_listeners: list[ReadingListener] = []
+        self.republisher: Republisher | None = None
 
         self.available = False
         self._silent = False
@@ -148,14 +154,14 @@ class ChSmartMeterCoordinator:
         self._key_failures = 0
         self._key_issue: str | None = None
 
-        self._session: MeterSession | None = None
+        self._session: MeterSession | ChSmrSource | None = None
         self._task: asyncio.Task[None] | None = None
         self._first_connection: asyncio.Future[ReaderError | None] | None = None
 
     # ----------------------------------------------------------------- life cycle
 
     @property
-    def session(self) -> MeterSession | None:
+    def session(self) -> MeterSession | ChSmrSource | None:
         """The running session (diagnostics read its statistics and raw frames)."""
         return self._session
 
@@ -202,14 +208,20 @@ class ChSmartMeterCoordinator:
 
     def _start_session(self) -> None:
         data = self.entry.data
-        self._session = MeterSession(
-            data[CONF_URL],
-            self.spec,
-            decoder_options_from_data(data, self.entry.options, self.spec),
-            serial=serial_settings_from_data(data, self.spec),
-            on_result=self._on_result,
-            on_connection=self._on_connection,
-        )
+        if self.spec.standard is Standard.CH_SMR:
+            # Another reader's CH-SMR messages over MQTT: a subscription instead of a port.
+            self._session = create_chsmr_source(
+                self.hass, self.entry, on_result=self._on_result, on_connection=self._on_connection
+            )
+        else:
+            self._session = MeterSession(
+                data[CONF_URL],
+                self.spec,
+                decoder_options_from_data(data, self.entry.options, self.spec),
+                serial=serial_settings_from_data(data, self.spec),
+                on_result=self._on_result,
+                on_connection=self._on_connection,
+            )
         self._task = self.entry.async_create_background_task(
             self.hass, self._async_run(self._session), name=f"{DOMAIN} session {self.entry.title}"
         )
@@ -284,6 +296,16 @@ class ChSmartMeterCoordinator:
 
         return remove
 
+    def add_reading_listener(self, listener: ReadingListener) -> Callable[[], None]:
+        """Call ``listener`` with every reading (not averaged); returns the remover."""
+        self._reading_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._reading_listeners:
+                self._reading_listeners.remove(listener)
+
+        return remove
+
     def channel(self, code: str) -> Channel:
         """The channel of a code, created on first use."""
         channel = self.channels.get(code)
@@ -315,6 +337,8 @@ class ChSmartMeterCoordinator:
             self._async_clear_key_issue()
         if reading.meter_id != self._reported_meter_id:
             self._async_meter_identified(reading)
+        for listener in self._reading_listeners:
+            listener(reading)
         if new_codes is not None and self._new_channels_listener is not None:
             self._new_channels_listener(new_codes)
         if not self.available:

@@ -48,6 +48,10 @@ async def async_get_config_entry_diagnostics(
             "by_reason": dict(sorted(coordinator.rejections.by_reason.items())),
         },
         "session": stats,
+        # The CH-SMR republisher: settings and publish counters (None while it is off).
+        "republisher": None
+        if coordinator.republisher is None
+        else coordinator.republisher.diagnostics(),
         "recent_frames": frames,
         "last_reading": None
         if reading is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -615,8 +615,12 @@ async def test_options(hass: HomeAssistant) -> None:
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_UPDATE_INTERVAL: 30.0}
     )
+    # Then the CH-SMR republisher (off by default; tests/integration/test_republish_flow.py).
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "republish")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {"other": 1, CONF_UPDATE_INTERVAL: 30}
+    assert _without_republisher(entry.options) == {"other": 1, CONF_UPDATE_INTERVAL: 30}
+    assert entry.options["republish"] is False
 
 
 async def test_options_profile(hass: HomeAssistant) -> None:
@@ -633,7 +637,13 @@ async def test_options_profile(hass: HomeAssistant) -> None:
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450"}
     )
-    assert entry.options == {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450"}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert _without_republisher(entry.options) == {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450"}
+
+
+def _without_republisher(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of this flow's first step (the republisher's are tested elsewhere)."""
+    return {key: value for key, value in options.items() if not key.startswith("republish")}
 
 
 async def test_options_of_an_unknown_standard(hass: HomeAssistant) -> None:

@@ -104,6 +104,8 @@ async def test_simulated_meter_on_a_pty(hass: HomeAssistant) -> None:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_UPDATE_INTERVAL: 0}
         )
+        # The CH-SMR republisher step: left off.
+        result = await hass.config_entries.options.async_configure(result["flow_id"], {})
         await hass.async_block_till_done()
         coordinator = entry.runtime_data
         assert coordinator.update_interval == 0

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from awesomeversion import AwesomeVersion
 
-from custom_components.ch_smart_meter import config_flow, sensor
+from custom_components.ch_smart_meter import config_flow, const, sensor
 from custom_components.ch_smart_meter.const import DOMAIN
 
 INTEGRATION = Path(config_flow.__file__).parent
@@ -304,6 +304,9 @@ def test_translations_cover_the_code() -> None:
     """Every step, error, abort, selector, entity, issue and exception the code uses has text."""
     en = _json("translations/en.json")
     source = (INTEGRATION / "config_flow.py").read_text(encoding="utf-8")
+    # The CH-SMR steps (issue #4) live in chsmr_flow.py and republish_flow.py.
+    chsmr_source = (INTEGRATION / "chsmr_flow.py").read_text(encoding="utf-8")
+    chsmr_source += (INTEGRATION / "republish_flow.py").read_text(encoding="utf-8")
     forms = set(re.findall(r'(?<!next_)step_id="(\w+)"', source)) - {"probe", "init"}
     forms |= {"reconfigure", "serial_format", "serial_manual"}
     assert forms <= set(en["config"]["step"]), forms - set(en["config"]["step"])
@@ -323,14 +326,21 @@ def test_translations_cover_the_code() -> None:
     ):
         assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
     errors = {error for _, error, _ in config_flow.PROBE_ERRORS} | {"invalid_url", "unknown"}
+    errors |= {"invalid_topic_filter", "only_republished", "no_meters", "invalid_messages"}
     assert errors == set(en["config"]["error"])
-    aborts = set(re.findall(r'reason="(\w+)"', source)) | {"already_configured"}
+    aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source)) | {"already_configured"}
     assert aborts == set(en["config"]["abort"])
-    assert set(en["config"]["progress"]) == {"probe"}
-    assert set(en["options"]["step"]["init"]["data"]) == {"update_interval", "profile"}
-    selectors = set(re.findall(r"translation_key=(CONF_\w+)", source))
+    assert set(en["config"]["progress"]) == {"probe", "chsmr_listen"}
+    assert set(en["options"]["step"]["init"]["data"]) == {
+        "update_interval",
+        "profile",
+        "source_units",
+    }
+    selectors = set(re.findall(r"translation_key=(CONF_\w+)", source + chsmr_source))
     selectors |= set(re.findall(r"_select\(\s*list\(\w+\),\s*(CONF_\w+)", source))
-    assert {getattr(config_flow, name) for name in selectors} == set(en["selector"])
+    assert {getattr(config_flow, name, None) or getattr(const, name) for name in selectors} == set(
+        en["selector"]
+    )
     assert set(en["selector"]["parity"]["options"]) == set(config_flow.PARITIES)
     assert set(en["selector"]["stopbits"]["options"]) == set(config_flow.STOPBITS)
     assert set(en["selector"]["bytesize"]["options"]) == set(config_flow.BYTESIZES)
@@ -339,9 +349,9 @@ def test_translations_cover_the_code() -> None:
     assert entity_keys == set(en["entity"]["sensor"])
     coordinator_source = (INTEGRATION / "coordinator.py").read_text(encoding="utf-8")
     init_source = (INTEGRATION / "__init__.py").read_text(encoding="utf-8")
-    assert set(en["issues"]) == {"key_required", "key_rejected"}
-    assert all(f'"{key}"' in coordinator_source for key in en["issues"])
-    assert set(en["exceptions"]) == {"cannot_connect", "unknown_standard"}
+    assert set(en["issues"]) == {"key_required", "key_rejected", "mqtt_missing"}
+    assert all(f'"{key}"' in coordinator_source for key in ("key_required", "key_rejected"))
+    assert set(en["exceptions"]) == {"cannot_connect", "unknown_standard", "mqtt_unavailable"}
     assert '"cannot_connect"' in coordinator_source and '"unknown_standard"' in init_source
 
 
