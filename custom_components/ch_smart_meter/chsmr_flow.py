@@ -280,7 +280,8 @@ class ChSmrConfigFlowMixin(ConfigFlow):
         )
 
     async def _async_chsmr_finish(self, seen: SeenMeter) -> ConfigFlowResult:
-        await self.async_set_unique_id(seen.meter_id)
+        # The user's choice wins over a discovery flow of the same meter (which then ends).
+        await self.async_set_unique_id(seen.meter_id, raise_on_progress=False)
         data = {CONF_STANDARD: Standard.CH_SMR.value, CONF_TOPIC: seen.topic}
         if self.source == SOURCE_RECONFIGURE:
             self._abort_if_unique_id_mismatch(reason="wrong_meter")
