@@ -176,3 +176,33 @@ def test_keys_never_appear_in_messages_or_reprs() -> None:
 def test_decoder_options_keep_keys_out_of_their_repr() -> None:
     text = repr(DecoderOptions(encryption_key=syn.EK, authentication_key=syn.AK))
     assert syn.EK.hex() not in text and str(syn.EK) not in text and str(syn.AK) not in text
+
+
+def test_gcm_internals_match_a_reference_gcm() -> None:
+    """cipher.py decrypts through one-shot AEAD calls; check them against plain GCM/CTR."""
+    import random  # noqa: PLC0415
+
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: PLC0415
+
+    from custom_components.ch_smart_meter.reader.dlms import cipher  # noqa: PLC0415
+
+    rng = random.Random(9)
+    for size in [0, 1, 15, 16, 17, 100, 511]:
+        key, iv, aad = rng.randbytes(16), rng.randbytes(12), rng.randbytes(rng.choice([0, 17]))
+        data = rng.randbytes(size)
+        encryptor = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        encryptor.authenticate_additional_data(aad)
+        ciphertext = encryptor.update(data) + encryptor.finalize()
+        tag = encryptor.tag[:12]
+        assert cipher._gcm_decrypt(key, iv, aad, ciphertext, tag) == data
+        ctr = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
+        assert cipher._ctr_decrypt(key, iv, ciphertext) == ctr.update(ciphertext)
+        for forged in (
+            (aad + b"x", ciphertext, tag),
+            (aad, ciphertext, bytes((tag[0] ^ 1,)) + tag[1:]),
+            (aad, ciphertext[:-1] + bytes((ciphertext[-1] ^ 1,)) if ciphertext else b"x", tag),
+            (aad, ciphertext, tag[:8]),
+        ):
+            with pytest.raises(InvalidTag):
+                cipher._gcm_decrypt(key, iv, *forged)

@@ -47,6 +47,26 @@ def _with_offset(local: datetime, offset: timedelta | None) -> datetime:
     return local.replace(tzinfo=_fixed_offset(offset // timedelta(minutes=1)), fold=0)
 
 
+_LOCAL_OFFSETS: dict[tuple[tzinfo, int, int, int, int, int, int], tzinfo] = {}
+_MAX_LOCAL_OFFSETS = 256
+
+
+def _local_offset(
+    zone: tzinfo, year: int, month: int, day: int, *, hour: int, minute: int, dst: bool
+) -> tzinfo:
+    """The fixed offset of a wall time in ``zone``; in the autumn overlap the DST flag
+    decides (without it the meter means the second occurrence, standard time)."""
+    local = datetime(year, month, day, hour, minute, tzinfo=zone)
+    offset = local.utcoffset()
+    if not dst:
+        later = local.replace(fold=1).utcoffset()
+        if later is not None and later != offset:
+            offset = later
+    if offset is None:
+        return zone
+    return _fixed_offset(offset // timedelta(minutes=1))
+
+
 def parse_datetime(raw: bytes, local_zone: tzinfo) -> datetime | None:
     """The aware datetime of a 12-byte COSEM date-time, or None when it names no instant."""
     if len(raw) != 12:
@@ -64,15 +84,18 @@ def parse_datetime(raw: bytes, local_zone: tzinfo) -> datetime | None:
     deviation = raw[9] << 8 | raw[10]
     try:
         if deviation == DEVIATION_UNSPECIFIED:
-            local = datetime(year, month, day, hour, minute, second, microsecond, local_zone)
-            offset = local.utcoffset()
-            if not raw[11] & STATUS_DST_ACTIVE:
-                # In the autumn overlap a wall time occurs twice; without the DST flag the
-                # meter means the second one (standard time).
-                later = local.replace(fold=1).utcoffset()
-                if later is not None and later != offset:
-                    offset = later
-            return _with_offset(local, offset)
+            dst = raw[11] & STATUS_DST_ACTIVE
+            # Zone offsets change at most every quarter hour: remember them per quarter.
+            key = (local_zone, year, month, day, hour, minute // 15, dst)
+            zone = _LOCAL_OFFSETS.get(key)
+            if zone is None:
+                zone = _local_offset(
+                    local_zone, year, month, day, hour=hour, minute=minute, dst=bool(dst)
+                )
+                if len(_LOCAL_OFFSETS) > _MAX_LOCAL_OFFSETS:
+                    _LOCAL_OFFSETS.clear()
+                _LOCAL_OFFSETS[key] = zone
+            return datetime(year, month, day, hour, minute, second, microsecond, zone)
         if deviation >= 0x8000:
             deviation -= 0x10000
         if abs(deviation) > _MAX_DEVIATION_MINUTES:

@@ -187,6 +187,9 @@ class DlmsStreamDecoder:
         while pos < size:
             byte = buffer[pos]
             if byte == _HDLC_FLAG:
+                if pos + 1 < size and buffer[pos + 1] == _HDLC_FLAG:
+                    pos += 1  # a closing flag, then the next opening flag
+                    continue
                 scan = hdlc.scan(buffer, pos)
             elif byte == _MBUS_START:
                 scan = mbus.scan(buffer, pos)
@@ -205,9 +208,6 @@ class DlmsStreamDecoder:
             if kind is ScanKind.FRAME:
                 self._on_frame(scan, buffer, pos, out)
                 pos = scan.end
-                # "7E 7E": a closing flag followed by the next opening flag.
-                if byte == _HDLC_FLAG and pos + 1 < size and buffer[pos + 1] == _HDLC_FLAG:
-                    pos += 1
             elif kind is ScanKind.MORE:
                 break
             elif kind is ScanKind.NOISE:
@@ -369,7 +369,7 @@ class DlmsStreamDecoder:
         information = frame.information
         if not information:
             return  # a supervisory frame: nothing to decode
-        self._message_frames.append(b"\x7e" + frame.raw + b"\x7e")
+        self._message_frames.append(frame.raw)
         if self._hdlc_segments:
             self._hdlc_segments.append(information)
         else:
@@ -561,19 +561,15 @@ class DlmsStreamDecoder:
 
 
 def _list_id(content: layouts.PushContent) -> str | None:
-    """The list id: the leading text of a flat list, or the object x-x:0.2.129 (Aidon, Kaifa)."""
-    for entry in content.entries:
-        obis = entry[0]
-        if obis[2] == 0 and obis[3] == 2 and obis[4] == 129:
-            return scaling.text_of(entry[1])
+    """The list id: the object x-x:0.2.129 (Aidon, Kaifa), or a flat list's leading text."""
+    if content.list_object is not None:
+        return scaling.text_of(content.list_object)
     return content.list_id
 
 
 def _logical_name(content: layouts.PushContent) -> str | None:
-    for entry in content.entries:
-        obis = entry[0]
-        if obis[2] == 42 and obis[3] == 0 and obis[4] == 0:
-            return scaling.text_of(entry[1])
+    if content.logical_name is not None:
+        return scaling.text_of(content.logical_name)
     if content.layout is layouts.Layout.VALUES_ONLY:
         # Values-only lists often lead with the logical device name or a list id.
         return content.list_id
@@ -586,18 +582,34 @@ def _map_values(
     """OBIS codes for a values-only list from the profile (or a sibling) that knows it."""
     values = content.values
     for candidate in (profile, *(BY_ID[sibling_id] for sibling_id in profile.siblings)):
-        value_map = candidate.value_maps.get(len(values))
-        if value_map is not None:
+        codes = _value_map(candidate, len(values))
+        if codes is not None:
             entries: list[layouts.Entry] = [
-                (layouts.obis_bytes(reference), value, None, None)
-                for reference, value in zip(value_map, values, strict=True)
-                if reference is not None
+                (obis, value, None, None)
+                for obis, value in zip(codes, values, strict=True)
+                if obis is not None
             ]
             return entries, candidate
     raise UnsupportedFrame(
         f"a push of {len(values)} values without OBIS codes: no meter profile "
         f"({profile.title}) knows this list"
     )
+
+
+_VALUE_MAPS: dict[tuple[str, int], tuple[bytes | None, ...] | None] = {}
+
+
+def _value_map(profile: MeterProfile, count: int) -> tuple[bytes | None, ...] | None:
+    """A profile's values-only map as 6-byte logical names (parsed once)."""
+    key = (profile.id, count)
+    if key not in _VALUE_MAPS:
+        references = profile.value_maps.get(count)
+        _VALUE_MAPS[key] = (
+            None
+            if references is None
+            else tuple(None if r is None else layouts.obis_bytes(r) for r in references)
+        )
+    return _VALUE_MAPS[key]
 
 
 def _meter_id(

@@ -63,6 +63,18 @@ class PushContent(NamedTuple):
     values: tuple[axdr.Value, ...] = ()  # values-only: the bare values, in order
     # A date-time octet-string leading a flat list without its own OBIS code (AT style).
     leading_time: bytes | None = None
+    # The raw values of x-x:42.0.0 (logical device name) and x-x:0.2.129 (list id object,
+    # Aidon/Kaifa), found while listing: they choose the meter profile.
+    logical_name: axdr.Value = None
+    list_object: axdr.Value = None
+
+
+def _is_logical_name(obis: bytes) -> bool:
+    return obis[2] == 42 and obis[3] == 0 and obis[4] == 0
+
+
+def _is_list_object(obis: bytes) -> bool:
+    return obis[2] == 0 and obis[3] == 2 and obis[4] == 129
 
 
 def looks_like_obis(raw: object) -> bool:
@@ -132,6 +144,9 @@ class _Template(NamedTuple):
     values: tuple[tuple[int, bytes], ...]
     # (index in the push, logical name) of each register's scaler-unit (attribute 3).
     scaler_units: tuple[tuple[int, bytes], ...]
+    # Indexes of the logical device name and the list id object, if pushed.
+    logical_name: int | None
+    list_object: int | None
 
 
 def _template(definitions: list[Any], count: int) -> _Template:
@@ -141,6 +156,7 @@ def _template(definitions: list[Any], count: int) -> _Template:
         )
     values: list[tuple[int, bytes]] = []
     scaler_units: list[tuple[int, bytes]] = []
+    logical_name_index = list_object_index = None
     for index, definition in enumerate(definitions):
         if type(definition) is not tuple or len(definition) < 3:
             raise MalformedFrame("a push object definition is not a structure")
@@ -151,9 +167,13 @@ def _template(definitions: list[Any], count: int) -> _Template:
             continue
         if attribute == ATTRIBUTE_VALUE:
             values.append((index, logical_name))
+            if _is_logical_name(logical_name) and logical_name_index is None:
+                logical_name_index = index
+            elif _is_list_object(logical_name) and list_object_index is None:
+                list_object_index = index
         elif attribute == ATTRIBUTE_SCALER_UNIT and class_id in _SCALED_CLASSES:
             scaler_units.append((index, logical_name))
-    return _Template(tuple(values), tuple(scaler_units))
+    return _Template(tuple(values), tuple(scaler_units), logical_name_index, list_object_index)
 
 
 def _apply(template: _Template, items: Sequence[Any]) -> PushContent:
@@ -165,7 +185,14 @@ def _apply(template: _Template, items: Sequence[Any]) -> PushContent:
                 (e[0], e[1], found[e[0]][0], found[e[0]][1]) if e[0] in found else e
                 for e in entries
             ]
-    return PushContent(Layout.PUSH_OBJECT_LIST, entries)
+    logical_name = template.logical_name
+    list_object = template.list_object
+    return PushContent(
+        Layout.PUSH_OBJECT_LIST,
+        entries,
+        logical_name=None if logical_name is None else items[logical_name],
+        list_object=None if list_object is None else items[list_object],
+    )
 
 
 def _flat(items: Sequence[Any]) -> PushContent:
@@ -207,13 +234,22 @@ def _flat(items: Sequence[Any]) -> PushContent:
                 append((item[0], item[1], item[2][0], item[2][1]))
             else:
                 append((item[0], item[1], None, None))
-        elif not entries and leading_time is None and _is_date_time(item):
-            leading_time = item
-        elif not entries and list_id is None and index == 1:
-            list_id = _text(item)
+        elif index == 1:  # the first element: a list id or a time (AT lists)
+            if _is_date_time(item):
+                leading_time = item
+            else:
+                list_id = _text(item)
     if len(entries) < _MIN_PAIRS:
         return PushContent(Layout.VALUES_ONLY, [], list_id, tuple(items))
-    return PushContent(Layout.OBIS_VALUE, entries, list_id, (), leading_time)
+    logical_name = list_object = None
+    for obis, value, _, _ in entries:
+        if obis[3] == 0 and obis[2] == 42 and obis[4] == 0:
+            logical_name = value
+        elif obis[3] == 2 and obis[2] == 0 and obis[4] == 129:
+            list_object = value
+    return PushContent(
+        Layout.OBIS_VALUE, entries, list_id, (), leading_time, logical_name, list_object
+    )
 
 
 def _text(item: Any) -> str | None:

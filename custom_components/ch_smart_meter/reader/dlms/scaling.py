@@ -151,8 +151,9 @@ class _Pending(NamedTuple):
 # What to do with an entry, decided once per (profile, OBIS code): see _plan().
 _NUMBER, _IDENTITY, _CLOCK, _SKIP = range(4)
 type _Plan = tuple[int, str, int | None, Kind | None]
-_PLANS: dict[tuple[str, bytes], _Plan] = {}
-_MAX_PLANS = 4096
+# Per profile id: OBIS code -> plan (bounded: a meter pushes a few dozen codes).
+_PLANS: dict[str, dict[bytes, _Plan]] = {}
+_MAX_PLANS = 1024
 
 
 def _plan(obis: bytes, profile: MeterProfile) -> _Plan:
@@ -199,48 +200,46 @@ def scale(
     clock: bytes | None = None
     # Voltages and currents without scaler-unit: scaled once the exponents are known.
     unscaled: list[_Pending] = []
-    plans = _PLANS
-    profile_id = profile.id
+    plans = _PLANS.get(profile.id)
+    if plans is None:
+        plans = _PLANS[profile.id] = {}
     pow10 = _POW10
     for obis, value, scaler, unit in entries:
-        plan = plans.get((profile_id, obis))
+        plan = plans.get(obis)
         if plan is None:
             if len(plans) > _MAX_PLANS:
                 plans.clear()
-            plan = plans[(profile_id, obis)] = _plan(obis, profile)
+            plan = plans[obis] = _plan(obis, profile)
         action, code, exponent, kind = plan
-        if action != _NUMBER:
-            if action == _IDENTITY:
-                text = text_of(value)
-                if text is not None and code not in identities:
-                    identities[code] = text
-            elif (
-                action == _CLOCK and clock is None and isinstance(value, bytes) and len(value) == 12
-            ):
-                clock = value
-            continue
-        if code in values:
-            continue
-        if type(value) is int:
-            raw: int | float = value
-        elif isinstance(value, float):
-            raw = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            raw = int(value)  # an enum or bcd used as a number
-        else:
-            continue  # null-data padding, strings in odd places
-        if scaler is not None:
-            exponent = scaler - 3 if unit in _KILO_UNITS else scaler
-        elif exponent is None:
-            unscaled.append(_Pending(code, kind, raw))  # type: ignore[arg-type]
-            values[code] = 0.0  # placeholder keeps the push order
-            continue
-        if type(raw) is not int:
-            values[code] = exact_float(raw, exponent)
-        elif exponent < 0:
-            values[code] = raw / pow10[-exponent]
-        else:
-            values[code] = float(raw * pow10[exponent])
+        if action == _NUMBER:
+            if code in values:
+                continue
+            if type(value) is int:
+                raw: int | float = value
+            elif isinstance(value, float):
+                raw = value
+            elif isinstance(value, int) and not isinstance(value, bool):
+                raw = int(value)  # an enum or bcd used as a number
+            else:
+                continue  # null-data padding, strings in odd places
+            if scaler is not None:
+                exponent = scaler - 3 if unit in _KILO_UNITS else scaler
+            elif exponent is None:
+                unscaled.append(_Pending(code, kind, raw))  # type: ignore[arg-type]
+                values[code] = 0.0  # placeholder keeps the push order
+                continue
+            if type(raw) is not int:
+                values[code] = exact_float(raw, exponent)
+            elif exponent < 0:
+                values[code] = raw / pow10[-exponent]
+            else:
+                values[code] = float(raw * pow10[exponent])
+        elif action == _IDENTITY:
+            text = text_of(value)
+            if text is not None and code not in identities:
+                identities[code] = text
+        elif action == _CLOCK and clock is None and isinstance(value, bytes) and len(value) == 12:
+            clock = value
     if not unscaled:
         return Scaled(values, identities, clock)
     return Scaled(

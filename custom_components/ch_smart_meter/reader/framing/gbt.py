@@ -170,7 +170,7 @@ class GbtReassembler:
 
     def _finish(self, block: GbtBlock, dropped: TruncatedFrame | None) -> Reassembled:
         if not block.last:
-            return Reassembled(dropped)
+            return NOTHING if dropped is None else Reassembled(dropped)
         message = b"".join(self._parts)
         self._parts = []
         self._size = 0

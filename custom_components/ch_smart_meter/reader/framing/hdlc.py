@@ -58,7 +58,7 @@ class HdlcFrame(NamedTuple):
     source: int
     control: int
     information: bytes  # empty when the frame has no information field
-    raw: bytes  # the frame between the flags (format ... FCS)
+    raw: bytes  # the whole frame, both flags included (for diagnostics)
 
 
 def _address_end(buffer: bytes | bytearray, pos: int, limit: int) -> int:
@@ -132,7 +132,9 @@ def scan(buffer: bytes | bytearray, start: int) -> Scan:
         int.from_bytes(buffer[source_pos:control_pos], "big"),
         buffer[control_pos],
         information,
-        bytes(buffer[frame_start:frame_end]),
+        bytes(buffer[start : frame_end + 1])
+        if frame_end < available and buffer[frame_end] == FLAG
+        else bytes(buffer[start:frame_end]) + b"\x7e",
     )
     return Scan(ScanKind.FRAME, frame_end, frame)
 
