@@ -16,7 +16,7 @@ import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,11 @@ from custom_components.ch_smart_meter.reader.errors import (
     TruncatedFrame,
     UnsupportedFrame,
 )
-from custom_components.ch_smart_meter.reader.model import DecodeResult, Standard
+from custom_components.ch_smart_meter.reader.model import DecodeResult, Standard, TimeSource
 from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
 from tests.conftest import testdata_dir
 
+HOST_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 LG = Standard.LG_MBUS
 P1 = Standard.P1_DLMS
 KAM = Standard.KAMSTRUP_DLMS
@@ -47,6 +48,7 @@ class Expected:
     meter_id: str | None = None
     id_obis: str = "96.1.1"
     model: str | None = None
+    time_source: TimeSource = TimeSource.METER
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,10 @@ CAPTURES: tuple[Capture, ...] = (
                  | _i(0.5, 0.3, 16.8), "7359992890497997"),),
             note="Aidon scaler-units; the meter sends deviation 0 (UTC)"),
     Capture("dlms_other", "amsreader__aidon_gh146-1.hex", LG, errors=(TruncatedFrame,)),
+    Capture("dlms_other", "amshan__aidon_no_list_1.llcpdu.hex", LG, readings=(
+        Expected(HOST_TIME.isoformat(), {"1.7.0": 0.28}, "", time_source=TimeSource.HOST),),
+            note="one {OBIS, value, scaler-unit} item, no time: host clock",
+            options={"clock": lambda: HOST_TIME}),
     Capture("dlms_other", "esphome_dlmsparser__elster_mbus_kmswest_encrypted_nokey.hex", LG,
             errors=(KeyRequired,)),
     Capture("dlms_other", "esphome_dlmsparser__egd_cz_example_raw_apdu.hex", LG,

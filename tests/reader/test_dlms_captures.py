@@ -17,7 +17,6 @@ from custom_components.ch_smart_meter.reader.model import (
     Reading,
     RejectedFrame,
     Standard,
-    TimeSource,
 )
 from custom_components.ch_smart_meter.reader.standards import SWISS_TIME, get_spec
 
@@ -50,7 +49,7 @@ def test_capture_decodes_to_the_manifest_values(capture: Capture) -> None:
     assert len(readings) == len(capture.readings)
     for reading, expected in zip(readings, capture.readings, strict=True):
         assert reading.timestamp.isoformat() == expected.timestamp
-        assert reading.time_source is TimeSource.METER
+        assert reading.time_source is expected.time_source
         got = {code: reading.values.get(code) for code in expected.values}
         assert got == expected.values
         if expected.meter_id is not None:

@@ -151,3 +151,18 @@ def _describe(result: Reading | RejectedFrame) -> tuple[str, bytes]:
     if isinstance(result, Reading):
         return repr(result), result.frame
     return result.error.message, result.frame
+
+
+def test_a_raw_standard_finds_apdus_after_noise() -> None:
+    """PipelineConfig(framing=RAW): APDUs without link layer resync after noise."""
+    from custom_components.ch_smart_meter.reader.dlms.decoder import (  # noqa: PLC0415
+        DlmsStreamDecoder,
+        Framing,
+        PipelineConfig,
+    )
+    from custom_components.ch_smart_meter.reader.model import Standard  # noqa: PLC0415
+
+    config = PipelineConfig(Standard.LG_MBUS, framing=Framing.RAW)
+    decoder = DlmsStreamDecoder(DecoderOptions(), config)
+    results = decoder.feed(b"\x00\x01\x02" + _apdu(1000) + b"\x55" + _apdu(2000))
+    assert [r.values["1.8.0"] for r in results] == [1.0, 2.0]

@@ -29,7 +29,6 @@ from ..errors import (
     DecryptionFailed,
     FrameError,
     MalformedFrame,
-    ReaderError,
     TruncatedFrame,
     UnsupportedFrame,
 )
@@ -78,7 +77,12 @@ SWAPPED_KEYS_NOTICE = (
 
 
 class Framing(StrEnum):
-    """The link layer a standard expects (all are recognised anyway)."""
+    """The link layer a standard expects (all are recognised anyway).
+
+    With RAW, APDUs without link layer are looked for anywhere in the stream (resync after
+    noise); with HDLC or MBUS only from the stream's start, so that noise can never pose as
+    an APDU header and hold up real frames.
+    """
 
     HDLC = "hdlc"
     MBUS = "mbus"
@@ -96,7 +100,11 @@ class PipelineConfig:
 
 
 class DlmsStreamDecoder:
-    """The :class:`~..standards.StreamDecoder` of every DLMS push standard."""
+    """The :class:`~..standards.StreamDecoder` of every DLMS push standard.
+
+    ``counters`` counts readings and rejections by error translation key (diagnostics);
+    ``last_notification`` is the last data-notification parsed, raw values before scaling.
+    """
 
     def __init__(self, options: DecoderOptions, config: PipelineConfig) -> None:
         self._options = options
@@ -110,6 +118,8 @@ class DlmsStreamDecoder:
         # like an APDU header can then never hold up real frames.
         self._raw_next = 0
         self._consumed = 0  # bytes removed from the front of the buffer so far
+        # A standard that expects APDUs without link layer looks for them everywhere.
+        self._raw_anywhere = config.framing is Framing.RAW
         self._hdlc_segments: list[bytes] = []
         self._message_frames: list[bytes] = []
         self._mbus = mbus.MbusReassembler()
@@ -255,8 +265,11 @@ class DlmsStreamDecoder:
         return None
 
     def _raw_allowed(self, pos: int) -> bool:
-        """Raw APDUs only back to back from the stream's start, never inside a bad frame."""
-        return self._raw_next == self._consumed + pos and pos >= self._quiet_until
+        """Raw APDUs: anywhere on a raw standard; otherwise only back to back from the
+        stream's start. Never inside a span already reported bad."""
+        if pos < self._quiet_until:
+            return False
+        return self._raw_anywhere or self._raw_next == self._consumed + pos
 
     def _scan_raw(self, pos: int) -> Scan:
         """A raw APDU (optionally behind an LLC header) framed by its own length."""
@@ -658,18 +671,3 @@ def _model(profile: MeterProfile, detection: Detection, identities: dict[str, st
     if detection is Detection.DEFAULT:
         return None
     return profile.model
-
-
-def create(options: DecoderOptions, config: PipelineConfig) -> DlmsStreamDecoder:
-    """A decoder for one byte stream."""
-    return DlmsStreamDecoder(options, config)
-
-
-__all__ = [
-    "SWAPPED_KEYS_NOTICE",
-    "DlmsStreamDecoder",
-    "Framing",
-    "PipelineConfig",
-    "ReaderError",
-    "create",
-]

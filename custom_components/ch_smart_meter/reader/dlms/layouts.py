@@ -109,8 +109,14 @@ def split(body: axdr.Value, memo: axdr.ObjectListMemo | None = None) -> PushCont
     object list is reused.
     """
     items: Any = body
-    # Some meters wrap the list in a one-element structure.
-    while type(items) in _SEQUENCES and len(items) == 1 and type(items[0]) in _SEQUENCES:
+    # Some meters wrap the list in a one-element structure (but a one-element list of
+    # {OBIS, value} items is a list, not a wrapper).
+    while (
+        type(items) in _SEQUENCES
+        and len(items) == 1
+        and type(items[0]) in _SEQUENCES
+        and not (items[0] and looks_like_obis(items[0][0]))
+    ):
         items = items[0]
     if type(items) not in _SEQUENCES:
         return PushContent(Layout.VALUES_ONLY, [], values=(items,))
@@ -202,6 +208,7 @@ def _flat(items: Sequence[Any]) -> PushContent:
     count = len(items)
     index = 0
     append = entries.append
+    items_as_entries = 0  # structure{OBIS, value[, scaler-unit]} items (Aidon)
     while index < count:
         item = items[index]
         # An OBIS code (6-byte octet-string, A < 10, B <= 64) followed by its value, and
@@ -230,6 +237,7 @@ def _flat(items: Sequence[Any]) -> PushContent:
             continue
         index += 1
         if type(item) is tuple and 2 <= len(item) <= 3 and looks_like_obis(item[0]):
+            items_as_entries += 1
             if len(item) == 3 and is_scaler_unit(item[2]):
                 append((item[0], item[1], item[2][0], item[2][1]))
             else:
@@ -239,7 +247,7 @@ def _flat(items: Sequence[Any]) -> PushContent:
                 leading_time = item
             else:
                 list_id = _text(item)
-    if len(entries) < _MIN_PAIRS:
+    if not items_as_entries and len(entries) < _MIN_PAIRS:
         return PushContent(Layout.VALUES_ONLY, [], list_id, tuple(items))
     logical_name = list_object = None
     for obis, value, _, _ in entries:
