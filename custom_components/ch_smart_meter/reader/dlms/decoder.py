@@ -28,14 +28,13 @@ from enum import StrEnum
 from ..errors import (
     DecryptionFailed,
     FrameError,
-    MalformedFrame,
     TruncatedFrame,
     UnsupportedFrame,
 )
-from ..framing import hdlc, mbus
+from ..framing import hdlc, mbus, raw
 from ..framing.gbt import TAG as GBT_TAG
 from ..framing.gbt import GbtReassembler
-from ..framing.scan import MORE, NOISE, Reassembled, Scan, ScanKind
+from ..framing.scan import NOISE, Reassembled, Scan, ScanKind
 from ..model import DecodeResult, Reading, RejectedFrame, Standard, TimeSource
 from ..profiles import (
     BY_ID,
@@ -49,23 +48,15 @@ from ..profiles import (
 )
 from ..standards import DecoderOptions
 from . import cipher, cosem_time, layouts, notification, scaling
-from .axdr import MalformedData, ObjectListMemo, decode, read_length
+from .axdr import ObjectListMemo
 
-# Bytes that may start an APDU sent without link layer.
-_LLC_FIRST = 0xE6
-_RAW_APDU_TAGS = frozenset({cipher.TAG_GENERAL_GLO_CIPHERING, notification.TAG, GBT_TAG})
-_RAW_STARTS = frozenset({_LLC_FIRST, *_RAW_APDU_TAGS})
+_RAW_STARTS = raw.STARTS
 _HDLC_FLAG = hdlc.FLAG
 _MBUS_START = mbus.START
-_DSMR_START = 0x2F  # "/": a DSMR telegram on a DLMS port
+_DSMR_START = raw.DSMR_START
 _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
-# A raw APDU longer than this is not waited for (noise that looked like a header).
-MAX_RAW_APDU = 8 * 1024
-# Security control bytes of general-glo-ciphering (suite 0/1; authenticated/encrypted).
-_SECURITY_CONTROLS = frozenset({0x10, 0x20, 0x30, 0x11, 0x21, 0x31})
-# Nested APDUs (GBT around ciphering around ...): deeper is garbage.
-_MAX_APDU_NESTING = 3
+MAX_RAW_APDU = raw.MAX_APDU
 
 # The meter type of Nordic/Austrian lists (Kaifa "MA304H3E", Aidon "6525").
 MODEL_CODE = "96.1.7"
@@ -204,13 +195,13 @@ class DlmsStreamDecoder:
             elif byte == _MBUS_START:
                 scan = mbus.scan(buffer, pos)
             elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = self._scan_raw(pos)
+                scan = raw.scan(self._buffer, pos)
                 if scan.kind is ScanKind.NOISE:
                     self._raw_next = -1
                 elif scan.kind is not ScanKind.MORE:
                     self._raw_next = self._consumed + scan.end
             elif byte == _DSMR_START:
-                scan = self._scan_dsmr(pos)
+                scan = raw.scan_dsmr(buffer, pos)
             else:
                 pos = self._next_candidate(pos + 1)
                 continue
@@ -256,7 +247,7 @@ class DlmsStreamDecoder:
             elif byte == _MBUS_START:
                 scan = mbus.scan(buffer, pos)
             elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = self._scan_raw(pos)
+                scan = raw.scan(self._buffer, pos)
             else:
                 scan = NOISE
             if scan.kind is ScanKind.MORE and len(buffer) - pos > 3 and pos >= self._quiet_until:
@@ -271,99 +262,6 @@ class DlmsStreamDecoder:
             return False
         return self._raw_anywhere or self._raw_next == self._consumed + pos
 
-    def _scan_raw(self, pos: int) -> Scan:
-        """A raw APDU (optionally behind an LLC header) framed by its own length."""
-        buffer = self._buffer
-        size = len(buffer)
-        start = pos
-        if buffer[pos] == _LLC_FIRST:
-            if pos + 4 > size:
-                return MORE
-            if bytes(buffer[pos : pos + 3]) not in hdlc.LLC_HEADERS:
-                return NOISE
-            start = pos + 3
-            if buffer[start] not in _RAW_APDU_TAGS:
-                return NOISE
-        end = self._raw_apdu_end(start)
-        if isinstance(end, Scan):
-            if end.kind is ScanKind.MORE and size - pos > MAX_RAW_APDU:
-                return NOISE
-            return end
-        return Scan(ScanKind.FRAME, end, bytes(buffer[pos:end]))
-
-    def _raw_apdu_end(self, start: int) -> int | Scan:
-        buffer = self._buffer
-        size = len(buffer)
-        tag = buffer[start]
-        try:
-            if tag == cipher.TAG_GENERAL_GLO_CIPHERING:
-                if start + 12 > size:
-                    return MORE
-                if buffer[start + 1] != 8:
-                    return NOISE
-                length, body = read_length(buffer, start + 10)
-                if length < 5 or length > MAX_RAW_APDU:
-                    return NOISE
-                if body >= size:
-                    return MORE
-                if buffer[body] not in _SECURITY_CONTROLS:
-                    return NOISE
-                end = body + length
-                return MORE if end > size else end
-            if tag == GBT_TAG:
-                if start + 7 > size:
-                    return MORE
-                if buffer[start + 2] << 8 | buffer[start + 3] == 0:
-                    return NOISE
-                length, data = read_length(buffer, start + 6)
-                end = data + length
-                if length > MAX_RAW_APDU:
-                    return NOISE
-                return MORE if end > size else end
-            # A data-notification: only its A-XDR body tells where it ends.
-            if start + 7 > size:
-                return MORE
-            return self._notification_end(start)
-        except TruncatedFrame:
-            return MORE
-        except MalformedFrame:
-            return NOISE
-
-    def _notification_end(self, start: int) -> int | Scan:
-        buffer = self._buffer
-        marker = buffer[start + 5]
-        if marker == 0x00:
-            body = start + 6
-        elif marker in (notification.DATE_TIME_LENGTH, 0x19):
-            body = start + 6 + notification.DATE_TIME_LENGTH
-        elif marker == 0x09 and buffer[start + 6] in (0, notification.DATE_TIME_LENGTH):
-            body = start + 7 + buffer[start + 6]
-        else:
-            return NOISE
-        if body >= len(buffer):
-            return MORE
-        if buffer[body] not in (0x01, 0x02):  # a push body is an array or a structure
-            return NOISE
-        try:
-            _, end = decode(bytes(buffer[body:]), 0)
-        except TruncatedFrame:
-            return MORE
-        except MalformedData as err:
-            # The bad span ends where the decoder found the fault: the same on any chunking.
-            return Scan(ScanKind.ERROR, body + err.offset + 1, None, err)
-        return body + end
-
-    def _scan_dsmr(self, pos: int) -> Scan:
-        """A DSMR text telegram on a DLMS port: the wrong standard, say so."""
-        buffer = self._buffer
-        if pos + 5 > len(buffer):
-            return MORE
-        ident = bytes(buffer[pos + 1 : pos + 5])
-        if ident[:3].isalpha() and ident[3:4].isdigit():
-            error = UnsupportedFrame("a DSMR text telegram, not DLMS: choose the standard P1 DSMR")
-            return Scan(ScanKind.ERROR, pos + 5, None, error)
-        return NOISE
-
     def _on_frame(self, scan: Scan, buffer: bytearray, pos: int, out: list[DecodeResult]) -> None:
         frame = scan.frame
         if isinstance(frame, hdlc.HdlcFrame):
@@ -374,9 +272,9 @@ class DlmsStreamDecoder:
             self._message_frames.append(frame.raw)
             self._on_reassembled(self._mbus.add(frame), out)
         else:
-            raw: bytes = frame
-            self._message_frames.append(raw)
-            self._on_link_message(hdlc.strip_llc(raw), out)
+            apdu: bytes = frame
+            self._message_frames.append(apdu)
+            self._on_link_message(hdlc.strip_llc(apdu), out)
 
     def _on_hdlc(self, frame: hdlc.HdlcFrame, out: list[DecodeResult]) -> None:
         information = frame.information
@@ -565,9 +463,9 @@ class DlmsStreamDecoder:
     ) -> tuple[datetime, TimeSource]:
         """The push's own time, else a pushed clock, else the host clock."""
         zone = self._options.timezone
-        for raw in (parsed.date_time, content.leading_time, scaled.clock):
-            if raw is not None:
-                moment = cosem_time.parse_datetime(raw, zone)
+        for encoded in (parsed.date_time, content.leading_time, scaled.clock):
+            if encoded is not None:
+                moment = cosem_time.parse_datetime(encoded, zone)
                 if moment is not None:
                     return moment, TimeSource.METER
         return self._options.clock(), TimeSource.HOST
