@@ -99,14 +99,6 @@ class MeterProfile:
         default_factory=lambda: MappingProxyType({})
     )
 
-    def exponent(self, kind: Kind) -> int:
-        """The 10-exponent for a quantity (voltage/current: the model's own)."""
-        if kind is Kind.VOLTAGE:
-            return self.voltage_exponents[0]
-        if kind is Kind.CURRENT:
-            return self.current_exponents[0]
-        return self.exponents[kind]
-
 
 # Netz Burgenland configures its E450 to push bare values (layout C): voltages (V),
 # currents (0.01 A), powers (W), energies (Wh), then three values whose meaning is not
@@ -252,7 +244,7 @@ MANUFACTURERS: Mapping[str, str] = MappingProxyType(
         "KFM": "Kaifa",
         "SAG": "Sagemcom",
         "ELS": "Elster/Honeywell",
-        "AIDON": "Aidon",
+        "ADN": "Aidon",
     }
 )
 

@@ -28,7 +28,7 @@ SPEC = StandardSpec(
     title="Kamstrup DLMS",
     serial_presets=(
         SerialPreset("Kamstrup HAN", SerialSettings(2400, 8, "N", 1)),
-        SerialPreset("Kamstrup HAN with parity", SerialSettings(2400, 8, "E", 1)),
+        SerialPreset("Kamstrup HAN, 2400 8E1 adapters", SerialSettings(2400, 8, "E", 1)),
     ),
     interval=10.0,
     create_decoder=create_decoder,
