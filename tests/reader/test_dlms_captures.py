@@ -13,6 +13,11 @@ from datetime import datetime
 import pytest
 
 from custom_components.ch_smart_meter.reader.dlms import cosem_time
+from custom_components.ch_smart_meter.reader.errors import (
+    DecryptionFailed,
+    KeyRequired,
+    ReplayedFrame,
+)
 from custom_components.ch_smart_meter.reader.model import (
     Reading,
     RejectedFrame,
@@ -174,3 +179,37 @@ def test_every_notification_gurux_decodes_has_our_raw_values(folder: str, name: 
         pytest.skip("no notification decoded by " + ("this library" if not ours else "gurux"))
     theirs = theirs[len(theirs) - len(ours) :]
     assert [normalise(n.body) for n in ours] == [normalise(body) for body, _ in theirs]
+
+
+_KEYED = [c for c in CAPTURES if c.key and c.readings]
+
+
+@pytest.mark.parametrize("capture", _KEYED, ids=[c.id for c in _KEYED])
+def test_real_captures_with_a_wrong_key(capture: Capture) -> None:
+    """Tag or no tag: a wrong key is a decryption failure, never a malformed frame."""
+    wrong = bytes(reversed(bytes.fromhex(capture.key or "")))
+    results = decode(capture, capture.lines(), encryption_key=wrong)
+    errors = [r.error for r in results if isinstance(r, RejectedFrame)]
+    assert errors and all(type(e) is DecryptionFailed for e in errors), errors
+    assert not any(isinstance(r, Reading) for r in results)
+    if capture.auth_key:
+        results = decode(capture, capture.lines(), authentication_key=bytes(16))
+        (error,) = [r.error for r in results if isinstance(r, RejectedFrame)]
+        assert isinstance(error, DecryptionFailed)
+        assert "authentication key (GAK) does not match" in error.message
+
+
+@pytest.mark.parametrize("capture", _KEYED, ids=[c.id for c in _KEYED])
+def test_real_encrypted_captures_without_a_key(capture: Capture) -> None:
+    results = decode(capture, capture.lines(), encryption_key=None, authentication_key=None)
+    assert results and all(
+        isinstance(r, RejectedFrame) and isinstance(r.error, KeyRequired) for r in results
+    )
+
+
+def test_a_real_capture_replayed_is_dropped() -> None:
+    capture = BY_ID["esphome_dlmsparser__lg_e450_gbt_encrypted_1"]
+    stream = b"".join(capture.lines())
+    first, second = decode(capture, [stream, stream])
+    assert isinstance(first, Reading)
+    assert isinstance(second, RejectedFrame) and isinstance(second.error, ReplayedFrame)
