@@ -9,6 +9,7 @@ from custom_components.ch_smart_meter.reader.errors import (
     DecryptionFailed,
     MalformedFrame,
     TruncatedFrame,
+    UnsupportedFrame,
 )
 from custom_components.ch_smart_meter.reader.framing import mbus
 from custom_components.ch_smart_meter.reader.framing.scan import ScanKind
@@ -44,7 +45,7 @@ def test_checksum_stop_byte_and_ci() -> None:
     frame[-1] = 0x00
     assert isinstance(mbus.scan(bytes(frame), 0).error, MalformedFrame)
     not_dlms = long_frame(b"\x0f\x00", 0x72)  # CI 0x72: an M-Bus application, not DLMS
-    assert isinstance(mbus.scan(not_dlms, 0).error, MalformedFrame)
+    assert isinstance(mbus.scan(not_dlms, 0).error, UnsupportedFrame)
 
 
 @pytest.mark.parametrize("head", [b"\x68\x10\x11\x68", b"\x68\x10\x10\x67", b"\x68\x01\x01\x68"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..errors import CrcError, MalformedFrame, TruncatedFrame
+from ..errors import CrcError, MalformedFrame, TruncatedFrame, UnsupportedFrame
 from .scan import MORE, NOISE, NOTHING, Reassembled, Scan, ScanKind
 
 START = 0x68
@@ -66,7 +66,8 @@ def scan(buffer: bytes | bytearray, start: int) -> Scan:
     if sum(body) & 0xFF != buffer[end - 2]:
         return Scan(ScanKind.ERROR, end, None, CrcError("M-Bus checksum mismatch"))
     if length < MIN_L or body[2] > _CI_DLMS_MAX:
-        error = MalformedFrame(f"M-Bus frame with CI 0x{body[2]:02X} does not carry DLMS")
+        # A valid M-Bus frame of another application (e.g. an OMS/EN 13757-3 meter reading).
+        error = UnsupportedFrame(f"M-Bus frame with CI 0x{body[2]:02X} does not carry DLMS")
         return Scan(ScanKind.ERROR, end, None, error)
     frame = MbusFrame(
         control=body[0],
