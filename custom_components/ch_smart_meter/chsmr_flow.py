@@ -314,9 +314,12 @@ class ChSmrConfigFlowMixin(ConfigFlow):
             return self.async_abort(reason="republished_here")  # ours: a loop if read back
         if self._async_in_progress(include_uninitialized=True, match_context={CONF_TOPIC: topic}):
             return self.async_abort(reason="already_in_progress")
-        self.context[CONF_TOPIC] = topic  # type: ignore[literal-required]
+        self.context[CONF_TOPIC] = topic  # type: ignore[typeddict-unknown-key]
+        payload = discovery_info.payload
         try:
-            reading = decode_payload(discovery_info.payload, topic=topic)
+            reading = decode_payload(
+                bytes(payload) if isinstance(payload, bytearray) else payload, topic=topic
+            )
         except ChSmrError:
             return self.async_abort(reason="invalid_discovery_info")
         seen = SeenMeter.from_reading(topic, reading)

@@ -236,7 +236,7 @@ class ChSmartMeterCoordinator:
             if self.entry.state is ConfigEntryState.LOADED and self._session is None:
                 self._start_session()
 
-    async def _async_run(self, session: MeterSession) -> None:
+    async def _async_run(self, session: MeterSession | ChSmrSource) -> None:
         """Run the session; it reconnects by itself, so an exception here is a bug."""
         try:
             await session.run()

@@ -16,9 +16,8 @@ from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
-from homeassistant.components.http import HomeAssistantView
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.http import KEY_HASS
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN
 from .coordinator import ChSmartMeterCoordinator
