@@ -31,7 +31,10 @@ async def test_codes_outside_the_catalogue_are_ignored(
     await hass.async_block_till_done()
     assert isinstance(coordinator.channels["96.7.21"], IgnoredChannel)
     assert isinstance(coordinator.channels["96.1.1"], IgnoredChannel)
-    keys = {e.translation_key for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)}
+    keys = {
+        e.translation_key
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    }
     assert keys == {"power_import", "last_reading", "frames_rejected"}
 
 
