@@ -35,6 +35,7 @@ OWNER_NAME, USERNAME, PASSWORD = "Developer", "dev", "dev"
 # --check: the simulated meter sends every second; its energy and power sensors have values
 # within a few seconds of the start.
 CHECK_TIMEOUT = 60.0
+START_TIMEOUT = 180.0
 MIN_SENSORS_WITH_VALUES = 4
 LOG_TAIL_LINES = 60
 
@@ -169,16 +170,22 @@ def main() -> int:
     log_file = config_dir.parent / "hass.log" if args.check else None
     hass = start_hass(Path(sys.executable), config_dir, log_file=log_file)
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        stop_hass(hass)
-        sys.exit(128 + signum)
+    stopping = False
+
+    def forward(_signum: int, _frame: FrameType | None) -> None:
+        # Only signal here: waiting for hass inside a handler could deadlock with the
+        # hass.wait() it interrupted. A second Ctrl-C kills a slow shutdown.
+        nonlocal stopping
+        if hass.poll() is None:
+            hass.send_signal(signal.SIGKILL if stopping else signal.SIGTERM)
+        stopping = True
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
 
     api = HomeAssistantApi(port)
     try:
-        api.wait_until_up(hass)
+        api.wait_until_up(hass, timeout=START_TIMEOUT)
         if api.needs_owner():
             api.create_owner(OWNER_NAME, USERNAME, PASSWORD)
             print(f"Created the owner account '{USERNAME}'.", flush=True)

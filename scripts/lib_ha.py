@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -214,15 +215,23 @@ class HomeAssistantApi:
             if process.poll() is not None:
                 raise RuntimeError(f"hass exited with status {process.returncode} while starting")
             try:
-                self.request("GET", "/api/onboarding", timeout=5)
+                # Served without login whether or not onboarding is done.
+                self.request("GET", "/auth/providers", timeout=5)
                 return
+            except urllib.error.HTTPError:
+                return  # it answers
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(1)
         raise RuntimeError(f"Home Assistant did not answer on {self.base} within {timeout:.0f} s")
 
     def needs_owner(self) -> bool:
         """True until the onboarding "user" step (owner account) is done."""
-        steps = self.request("GET", "/api/onboarding")
+        try:
+            steps = self.request("GET", "/api/onboarding")
+        except urllib.error.HTTPError as err:
+            if err.code == HTTPStatus.NOT_FOUND:  # onboarding finished: its views are gone
+                return False
+            raise
         return any(step["step"] == "user" and not step["done"] for step in steps)
 
     def create_owner(self, name: str, username: str, password: str) -> None:
