@@ -502,8 +502,8 @@ def _map_values(
             ]
             return entries, candidate
     raise UnsupportedFrame(
-        f"a push of {len(values)} values without OBIS codes: no meter profile "
-        f"({profile.title}) knows this list"
+        f"a push of {len(values)} values without OBIS codes that no meter profile describes "
+        f"(meter taken for: {profile.title})"
     )
 
 
