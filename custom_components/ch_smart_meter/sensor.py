@@ -70,15 +70,23 @@ QUANTITY_CLASSES: dict[Quantity, tuple[SensorDeviceClass | None, SensorStateClas
     Quantity.FREQUENCY: (SensorDeviceClass.FREQUENCY, SensorStateClass.MEASUREMENT),
 }
 
-# Rarely wanted, so disabled until the user enables them: reactive values, and the
-# active power per phase (Table 2).
-_DISABLED_QUANTITIES = frozenset({Quantity.REACTIVE_ENERGY, Quantity.REACTIVE_POWER})
+# Disabled until the user enables them, as in HA core's dsmr: per-phase values (voltages,
+# currents and powers of L1/L2/L3), reactive values, power factor and frequency. They change
+# with nearly every telegram, so each enabled one costs a database row per update (recorder
+# growth is a top complaint about meter integrations); the totals that the energy dashboard
+# and automations need stay enabled. CH-SMR republishing sends every value regardless.
+_DISABLED_QUANTITIES = frozenset(
+    {
+        Quantity.REACTIVE_ENERGY,
+        Quantity.REACTIVE_POWER,
+        Quantity.POWER_FACTOR,
+        Quantity.FREQUENCY,
+    }
+)
 
 
 def _enabled_by_default(entry: ObisEntry) -> bool:
-    if entry.quantity in _DISABLED_QUANTITIES:
-        return False
-    return not (entry.quantity is Quantity.ACTIVE_POWER and entry.phase is not None)
+    return entry.quantity not in _DISABLED_QUANTITIES and entry.phase is None
 
 
 def describe(entry: ObisEntry) -> ChSmartMeterSensorEntityDescription:
@@ -107,6 +115,9 @@ LAST_READING = SensorEntityDescription(
     translation_key="last_reading",
     device_class=SensorDeviceClass.TIMESTAMP,
     entity_category=EntityCategory.DIAGNOSTIC,
+    # It changes with every update: one database row each time. Availability already
+    # shows a silent meter; enable it for troubleshooting.
+    entity_registry_enabled_default=False,
 )
 FRAMES_REJECTED = SensorEntityDescription(
     key="frames_rejected",

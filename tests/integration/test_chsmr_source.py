@@ -95,6 +95,7 @@ def state(hass: HomeAssistant, key: str) -> str:
 # ------------------------------------------------------------------ runtime
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_messages_become_the_same_sensors(hass: HomeAssistant, mqtt_mock: MagicMock) -> None:
     """Tolerant decoding (offset spellings, integers, extra keys, unknown codes), exact
     values, the same entities as a directly read meter."""
@@ -135,6 +136,7 @@ async def test_messages_become_the_same_sensors(hass: HomeAssistant, mqtt_mock: 
     assert state(hass, "last_reading") == "2026-06-27T12:05:20+00:00"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_only_the_meters_topic_is_read(hass: HomeAssistant, mqtt_mock: MagicMock) -> None:
     """Another meter of the same reader does not leak into this entry."""
     await set_up(hass, source_entry())
@@ -143,6 +145,7 @@ async def test_only_the_meters_topic_is_read(hass: HomeAssistant, mqtt_mock: Mag
     assert hass.states.get(f"{PREFIX}_power_import") is None
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_base_units_option(hass: HomeAssistant, mqtt_mock: MagicMock) -> None:
     """A reader that publishes W and Wh: scaled to kW and kWh, exactly."""
     await set_up(hass, source_entry(**{CONF_SOURCE_UNITS: "base"}))

@@ -14,6 +14,7 @@ import os
 import re
 from decimal import Decimal
 
+import pytest
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -72,6 +73,7 @@ def _oracle(frame: bytes) -> dict[str, Decimal]:
     return values
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_simulated_meter_on_a_pty(hass: HomeAssistant) -> None:
     """Config flow → sensors that show exactly what the meter sent → clean unload."""
     simulator = Simulator(create_source("dsmr"), interval=0.2)

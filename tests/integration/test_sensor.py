@@ -102,6 +102,7 @@ def state(hass: HomeAssistant, entity_id: str) -> str:
 # ------------------------------------------------------------------ what is created
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_sensors_of_the_first_reading(
     hass: HomeAssistant,
     setup_integration: Setup,
@@ -118,6 +119,31 @@ async def test_sensors_of_the_first_reading(
     assert entities_snapshot(hass, entry.entry_id) == snapshot
 
 
+async def test_enabled_by_default(
+    hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
+) -> None:
+    """Out of the box: the totals the energy dashboard needs; per-phase and noisy values off."""
+    entry = await setup_integration()
+    await send_reading(hass, fake_meter, telegram())
+    registry = er.async_get(hass)
+    entries = er.async_entries_for_config_entry(registry, entry.entry_id)
+    enabled = {e.entity_id.removeprefix(f"{PREFIX}_") for e in entries if e.disabled_by is None}
+    assert enabled == {
+        "energy_import",
+        "energy_export",
+        "energy_import_tariff_1",
+        "energy_import_tariff_2",
+        "energy_export_tariff_1",
+        "energy_export_tariff_2",
+        "power_import",
+        "power_export",
+        "frames_rejected",
+    }
+    disabled = {e.entity_id.removeprefix(f"{PREFIX}_") for e in entries if e.disabled_by}
+    assert {"voltage_l1", "current_l3", "power_import_l1", "last_reading"} <= disabled
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_values_are_exact(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
 ) -> None:
@@ -192,11 +218,15 @@ def test_descriptions_follow_the_catalogue() -> None:
         ) == expected[entry.quantity], entry.code
         assert description.translation_key == description.key == entry.key
         assert description.suggested_display_precision == entry.decimals
-        disabled = entry.quantity in (Quantity.REACTIVE_ENERGY, Quantity.REACTIVE_POWER) or (
-            entry.quantity is Quantity.ACTIVE_POWER and entry.phase is not None
+        disabled = entry.phase is not None or entry.quantity in (
+            Quantity.REACTIVE_ENERGY,
+            Quantity.REACTIVE_POWER,
+            Quantity.POWER_FACTOR,
+            Quantity.FREQUENCY,
         )
         assert description.entity_registry_enabled_default is not disabled, entry.code
     assert sensor.LAST_READING.entity_category is EntityCategory.DIAGNOSTIC
+    assert sensor.LAST_READING.entity_registry_enabled_default is False
     assert sensor.FRAMES_REJECTED.entity_category is EntityCategory.DIAGNOSTIC
 
 
@@ -210,13 +240,13 @@ async def test_new_codes_become_entities(
     single_phase = {code: VALUES[code] for code in ("1.8.1", "1.7.0", "32.7.0", "31.7.0")}
     entry = await setup_integration()
     await send_reading(hass, fake_meter, telegram(single_phase))
-    assert hass.states.get(f"{PREFIX}_voltage_l2") is None
+    assert hass.states.get(f"{PREFIX}_energy_export") is None
     before = len(er.async_entries_for_config_entry(entity_registry, entry.entry_id))
 
     await send_reading(
-        hass, fake_meter, telegram(single_phase | {"52.7.0": 231.0, "3.7.0": 0.5}, second=1)
+        hass, fake_meter, telegram(single_phase | {"2.8.0": 12.5, "3.7.0": 0.5}, second=1)
     )
-    assert state(hass, f"{PREFIX}_voltage_l2") == "231.0"
+    assert state(hass, f"{PREFIX}_energy_export") == "12.5"
     entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
     assert len(entries) == before + 2
     disabled = [e for e in entries if e.translation_key == "reactive_power_import"]
@@ -226,6 +256,7 @@ async def test_new_codes_become_entities(
 # ------------------------------------------------------------------ availability
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_unavailable_after_silence_and_back(
     hass: HomeAssistant,
     setup_integration: Setup,
@@ -370,6 +401,7 @@ async def test_restored_value_in_another_unit_is_ignored(
 
 
 @pytest.mark.parametrize("update_interval", [5])
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_measurements_are_averaged_over_the_interval(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter, clock: Clock
 ) -> None:
@@ -395,6 +427,7 @@ async def test_measurements_are_averaged_over_the_interval(
     assert state(hass, LAST_READING) == "2026-06-27T12:00:05+00:00"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_unchanged_values_are_not_written(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
 ) -> None:
