@@ -12,7 +12,12 @@ from .chsmr_source import async_ensure_mqtt, spec_for
 from .const import CONF_STANDARD, DOMAIN
 from .coordinator import ChSmartMeterConfigEntry, ChSmartMeterCoordinator
 from .http import async_register_views
+from .reader.standards import load_all
 from .republish import async_setup_republisher
+
+# Import every standard's decoder now: Home Assistant imports this package in its executor,
+# while the standards registry would otherwise import them lazily inside the event loop.
+load_all()
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

@@ -215,12 +215,17 @@ class HomeAssistant:
         stop_hass(self.process, timeout=30)
 
 
+# What Home Assistant says when an integration misbehaves without raising: blocking calls
+# in the event loop, deprecated APIs, slow set-ups.
+_HA_COMPLAINTS = (" ERROR ", "Detected blocking call", "Detected that custom integration", "Detected code that")
+
+
 def errors_in_log(instance: HomeAssistant) -> list[str]:
-    """Lines of our integration logged at ERROR or above (tracebacks included)."""
+    """Lines about our integration at ERROR level, or Home Assistant's complaints about it."""
     return [
         line
         for line in instance.log.read_text(encoding="utf-8", errors="replace").splitlines()
-        if " ERROR " in line and "ch_smart_meter" in line
+        if "ch_smart_meter" in line and any(mark in line for mark in _HA_COMPLAINTS)
     ]
 
 

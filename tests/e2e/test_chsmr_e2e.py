@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 import time
+import urllib.error
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,6 @@ def sensor_values(states: dict[str, dict[str, Any]], prefix: str) -> dict[str, f
     return values
 
 
-def last_reading(states: dict[str, dict[str, Any]], prefix: str) -> datetime | None:
-    """The time of the last reading a Home Assistant shows."""
-    state = states.get(f"{prefix}last_reading")
-    if state is None or state["state"] in ("unknown", "unavailable"):
-        return None
-    return datetime.fromisoformat(state["state"])
-
-
 def flow_step(instance: HomeAssistant, path: str, body: dict[str, Any] | None = None) -> Any:
     """One step of a flow over the REST API (GET polls a progress step)."""
     if body is None:
@@ -222,26 +215,45 @@ def test_chsmr_from_one_home_assistant_to_another(tmp_path: Path) -> None:
             reader_prefix = "sensor.simulated_meter_"
             consumer_prefix = f"sensor.ch_smr_{meter_id.lower()}_"
 
-            def same_moment() -> tuple[dict[str, Any], dict[str, Any]] | None:
-                ours, theirs = reader.states(), consumer.states()
-                stamp = last_reading(theirs, consumer_prefix)
-                if stamp is None or stamp != last_reading(ours, reader_prefix):
-                    return None
-                return ours, theirs
+            def latest(instance: HomeAssistant) -> dict[str, Any] | None:
+                """The meter's latest CH-SMR payload from a Home Assistant's HTTP view."""
+                try:
+                    payload: dict[str, Any] = instance.get(f"/api/ch_smart_meter/{meter_id}")
+                except urllib.error.HTTPError:
+                    return None  # 503 before its first reading
+                return payload
 
-            ours, theirs = wait_for(same_moment, 20, "both Home Assistants at the same reading")
+            def same_moment() -> tuple[dict[str, Any], ...] | None:
+                # Both show the same reading when their latest payloads carry the same ts,
+                # and still do after the states were read (a reading arrives every second).
+                mine, yours = latest(reader), latest(consumer)
+                if mine is None or yours is None or mine["meter"]["ts"] != yours["meter"]["ts"]:
+                    return None
+                ours, theirs = reader.states(), consumer.states()
+                if latest(reader) != mine or latest(consumer) != yours:
+                    return None
+                return ours, theirs, mine, yours
+
+            ours, theirs, mine, yours = wait_for(
+                same_moment, 20, "both Home Assistants at the same reading"
+            )
             timings["values compared"] = time.monotonic() - started
+            # The consumer holds exactly the reading the reader published, every value of it
+            # (Table 1 complete, per-phase values included even where their sensors are off).
+            assert yours == mine
+            assert set(TABLE_1) <= set(mine["meter"])
+            # The sensors enabled by default show the same values on both sides...
             reader_values = sensor_values(ours, reader_prefix)
             consumer_values = sensor_values(theirs, consumer_prefix)
-            assert set(TABLE_1) <= set(reader_values)
+            assert {"1.8.0", "2.8.0", "1.7.0", "2.7.0"} <= set(reader_values)
             assert consumer_values == reader_values
-            # ... and they are the values of the message with that timestamp.
-            stamp = last_reading(theirs, consumer_prefix)
+            # ... and they are the values of the message with that timestamp on the broker.
             message = next(
                 json.loads(m.payload)["meter"]
                 for m in reversed(tap.snapshot())
-                if datetime.fromisoformat(json.loads(m.payload)["meter"]["ts"]) == stamp
+                if json.loads(m.payload)["meter"]["ts"] == mine["meter"]["ts"]
             )
+            assert message == mine["meter"]
             assert {code: message[code] for code in consumer_values} == consumer_values
 
             # The HTTP view of the reader returns the same format, authenticated.

@@ -245,10 +245,10 @@ async def open_stream(
         raise TransportError("no port given")
     scheme = url_scheme(url)
     if scheme == SIMULATOR_SCHEME:
-        # Imported here: the simulators import the standards, which do not need them.
-        from .simulate.stream import open_simulated_stream  # noqa: PLC0415
-
-        return open_simulated_stream(url)
+        # Built in a worker thread: the first simulated meter imports its encoder modules,
+        # and an import must not block the caller's event loop.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _open_simulated_stream, url)
     if scheme is not None and scheme != "device" and scheme not in NETWORK_SCHEMES:
         raise TransportError(f"unsupported address type {scheme}://")
     return await _open_serialx(url, serial, connect_timeout)
@@ -259,3 +259,10 @@ async def close_quietly(stream: ByteStream | None) -> None:
     if stream is not None:
         with contextlib.suppress(Exception):
             await stream.close()
+
+
+def _open_simulated_stream(url: str) -> ByteStream:
+    # Imported here: the simulators import the standards, which do not need them.
+    from .simulate.stream import open_simulated_stream  # noqa: PLC0415
+
+    return open_simulated_stream(url)

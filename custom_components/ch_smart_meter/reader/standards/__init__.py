@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
+from functools import cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
@@ -105,8 +106,9 @@ _MODULES: dict[Standard, str] = {
 }
 
 
+@cache
 def is_implemented(standard: Standard) -> bool:
-    """True when the standard's module exists in this version."""
+    """True when the standard's module exists in this version (looked up once)."""
     module = _MODULES.get(standard)
     return module is not None and importlib.util.find_spec(f"{__name__}.{module}") is not None
 
@@ -119,6 +121,15 @@ def get_spec(standard: Standard | str) -> StandardSpec:
     module = importlib.import_module(f"{__name__}.{_MODULES[standard]}")
     spec: StandardSpec = module.SPEC
     return spec
+
+
+def load_all() -> list[StandardSpec]:
+    """Import every implemented standard now.
+
+    An application with an event loop (Home Assistant) calls this while it imports its own
+    modules, so that no standard module is imported later inside the loop.
+    """
+    return implemented_specs()
 
 
 def implemented_specs() -> list[StandardSpec]:
