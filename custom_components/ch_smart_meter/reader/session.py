@@ -118,6 +118,7 @@ class MeterSession:
         self._stats = SessionStats()
         self._recent: deque[bytes] = deque(maxlen=max(history, 0))
         self._stream: ByteStream | None = None
+        self._decoder: StreamDecoder | None = None
         self._closing = False
         self._wakeup = asyncio.Event()
         self._backoff = backoff_initial
@@ -138,11 +139,16 @@ class MeterSession:
         """The last raw frames (good or rejected), newest last."""
         return list(self._recent)
 
+    @property
+    def decoder(self) -> StreamDecoder | None:
+        """The decoder of the running session (diagnostics read its state); None before run()."""
+        return self._decoder
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def run(self) -> None:
         """Read until cancelled or :meth:`close` d; never raises except ``CancelledError``."""
-        decoder = self._spec.create_decoder(self._options)
+        decoder = self._decoder = self._spec.create_decoder(self._options)
         attempts = 0
         try:
             while not self._closing:

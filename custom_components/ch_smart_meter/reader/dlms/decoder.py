@@ -123,6 +123,9 @@ class DlmsStreamDecoder:
         self.counters: Counter[str] = Counter()
         # The last data-notification parsed (raw values before scaling): for diagnostics.
         self.last_notification: notification.DataNotification | None = None
+        # The meter profile of the last reading and how it was chosen: for diagnostics.
+        self.last_profile: str | None = None
+        self.last_detection: Detection | None = None
 
     # -- StreamDecoder -------------------------------------------------------------------
 
@@ -430,6 +433,8 @@ class DlmsStreamDecoder:
             )
         meter_id, id_obis = _meter_id(scaled.identities, profile, system_title)
         timestamp, time_source = self._timestamp(parsed, content, scaled)
+        self.last_profile = profile.id
+        self.last_detection = detection
         return Reading(
             timestamp=timestamp,
             meter_id=meter_id,
