@@ -3,6 +3,8 @@
 standard → connection (serial port, network, serial URL or simulated meter) → serial
 character format when "custom" → keys (where the standard can be encrypted) → a live check
 that listens to the meter (a progress step) → entry, with the meter id as unique id.
+Keys that the meter verifies only exchanged (Kamstrup keys labelled 64/65) are stored in
+the working order, after a step that tells the user so.
 Errors say what the check found: the port cannot be opened, nothing arrives, something
 arrives but no valid frame, a key is needed, the key is wrong.
 """
@@ -63,6 +65,7 @@ from .coordinator import (
     serial_settings_from_data,
 )
 from .reader.dlms.cipher import parse_key
+from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from .reader.errors import (
     DecryptionFailed,
     InvalidKey,
@@ -211,6 +214,8 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         self._probe_task: asyncio.Task[Reading] | None = None
         self._probe_error: tuple[str, bool, str] | None = None
         self._reading: Reading | None = None
+        # The meter verified the keys only exchanged; they are stored in the working order.
+        self._keys_swapped = False
 
     @staticmethod
     @callback
@@ -571,9 +576,15 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         reading = self._reading
         assert reading is not None
         await self.async_set_unique_id(reading.meter_id)
-        data = {CONF_STANDARD: self.spec.standard.value, **self._data}
-        if self.source == SOURCE_RECONFIGURE:
+        reconfigure = self.source == SOURCE_RECONFIGURE
+        if reconfigure:
             self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        else:
+            self._abort_if_unique_id_configured()
+        if SWAPPED_KEYS_NOTICE in reading.notices and not self._keys_swapped:
+            return self._show_keys_swapped(reading)
+        data = {CONF_STANDARD: self.spec.standard.value, **self._data}
+        if reconfigure:
             entry = self._get_reconfigure_entry()
             # A loaded entry's update listener reloads it (see __init__.py). One that is not
             # loaded (its old port failed) has no listener: set it up with the new data now.
@@ -582,7 +593,6 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
             if not loaded and entry.disabled_by is None:
                 self.hass.config_entries.async_schedule_reload(entry.entry_id)
             return self.async_abort(reason="reconfigure_successful")
-        self._abort_if_unique_id_configured()
         title = (
             f"{reading.manufacturer} {reading.meter_id}"
             if reading.manufacturer
@@ -591,6 +601,24 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         return self.async_create_entry(
             title=title, data=data, options={CONF_UPDATE_INTERVAL: DEFAULT_UPDATE_INTERVAL}
         )
+
+    def _show_keys_swapped(self, reading: Reading) -> ConfigFlowResult:
+        """The meter accepted the keys only exchanged: store them so, and say so."""
+        self._keys_swapped = True
+        data = self._data
+        data[CONF_ENCRYPTION_KEY], data[CONF_AUTHENTICATION_KEY] = (
+            data[CONF_AUTHENTICATION_KEY],
+            data[CONF_ENCRYPTION_KEY],
+        )
+        return self.async_show_form(
+            step_id="keys_swapped", description_placeholders={"meter": reading.meter_id}
+        )
+
+    async def async_step_keys_swapped(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The user has read that the keys were swapped: create (or update) the entry."""
+        return await self.async_step_finish()
 
 
 def _describe_probe_error(err: ReaderError) -> tuple[str, bool, str]:
