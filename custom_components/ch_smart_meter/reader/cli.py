@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Final, TextIO
@@ -52,6 +52,8 @@ class UsageError(Exception):
 class _Streams:
     out: TextIO
     err: TextIO
+    # Reading notices already printed (e.g. swapped keys): each is said once, not per frame.
+    notices: set[str] = field(default_factory=set)
 
 
 def _implemented() -> list[str]:
@@ -89,8 +91,13 @@ def _decoder_options(spec: StandardSpec, args: argparse.Namespace) -> DecoderOpt
 
 
 def _print_result(result: DecodeResult, streams: _Streams) -> bool:
-    """Print a reading (stdout) or a rejection (stderr); True for a reading."""
+    """Print a reading (stdout, its new notices on stderr) or a rejection (stderr); True for
+    a reading."""
     if isinstance(result, Reading):
+        for notice in result.notices:
+            if notice not in streams.notices:
+                streams.notices.add(notice)
+                print(f"notice: {notice}", file=streams.err, flush=True)
         print(chsmr.encode_payload(result), file=streams.out, flush=True)
         return True
     print(f"rejected frame: {result.error.message}", file=streams.err, flush=True)
