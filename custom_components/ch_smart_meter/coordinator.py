@@ -151,6 +151,8 @@ class ChSmartMeterCoordinator:
         self._reported_meter_id: str | None = None
 
         self.rejections = RejectionLog()
+        # Notices of readings (e.g. swapped keys), each logged once: diagnostics list them.
+        self.notices: list[str] = []
         self._key_failures = 0
         self._key_issue: str | None = None
 
@@ -332,6 +334,8 @@ class ChSmartMeterCoordinator:
             channel.add(value, now)
         self.reading = reading
         self._last_reading_at = now
+        if reading.notices:
+            self._async_log_notices(reading.notices)
         if self._key_failures:
             self._key_failures = 0
             self._async_clear_key_issue()
@@ -349,6 +353,14 @@ class ChSmartMeterCoordinator:
             self._silence_timer = async_call_later(
                 self.hass, self.silence_limit, self._async_check_silence
             )
+
+    @callback
+    def _async_log_notices(self, notices: tuple[str, ...]) -> None:
+        """Log what a reading says about how it was obtained: once, not with every frame."""
+        for notice in notices:
+            if notice not in self.notices:
+                self.notices.append(notice)
+                LOGGER.warning("%s: %s", self.entry.title, notice)
 
     @callback
     def _async_flush(self, now: float) -> None:

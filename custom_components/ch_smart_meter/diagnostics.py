@@ -9,8 +9,10 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY
+from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_URL
 from .coordinator import ChSmartMeterConfigEntry
+from .reader.dlms.decoder import DlmsStreamDecoder
+from .reader.transport import redact_url
 
 # Anything that could let someone read the meter's data: the keys, and credentials that
 # later options (MQTT republishing) may add.
@@ -29,11 +31,15 @@ async def async_get_config_entry_diagnostics(
         stats = dataclasses.asdict(session.stats)
         frames = [frame.hex() for frame in session.recent_frames]
     reading = coordinator.reading
+    data = async_redact_data(dict(entry.data), TO_REDACT)
+    if CONF_URL in data:
+        # Secrets inside the address (ESPHome noise_psk, a simulated meter's key=).
+        data[CONF_URL] = redact_url(str(data[CONF_URL]))
     return {
         "home_assistant": HA_VERSION,
         "entry": {
             "title": entry.title,
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "data": data,
             "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
         "standard": coordinator.spec.standard.value,
@@ -48,6 +54,10 @@ async def async_get_config_entry_diagnostics(
             "by_reason": dict(sorted(coordinator.rejections.by_reason.items())),
         },
         "session": stats,
+        # DLMS: the meter profile the decoder detected (or the user chose) and its counters.
+        "decoder": _decoder_diagnostics(getattr(session, "decoder", None)),
+        # What readings said about how they were obtained (e.g. swapped keys).
+        "notices": list(coordinator.notices),
         # The CH-SMR republisher: settings and publish counters (None while it is off).
         "republisher": None
         if coordinator.republisher is None
@@ -70,4 +80,15 @@ async def async_get_config_entry_diagnostics(
             for code, channel in sorted(coordinator.channels.items())
             if channel.value is not None
         },
+    }
+
+
+def _decoder_diagnostics(decoder: object) -> dict[str, Any] | None:
+    """The DLMS decoder's profile and counters by outcome; None for other decoders."""
+    if not isinstance(decoder, DlmsStreamDecoder):
+        return None
+    return {
+        "profile": decoder.last_profile,
+        "detection": None if decoder.last_detection is None else str(decoder.last_detection),
+        "counters": dict(sorted(decoder.counters.items())),
     }
