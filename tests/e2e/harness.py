@@ -217,7 +217,12 @@ class HomeAssistant:
 
 # What Home Assistant says when an integration misbehaves without raising: blocking calls
 # in the event loop, deprecated APIs, slow set-ups.
-_HA_COMPLAINTS = (" ERROR ", "Detected blocking call", "Detected that custom integration", "Detected code that")
+_HA_COMPLAINTS = (
+    " ERROR ",
+    "Detected blocking call",
+    "Detected that custom integration",
+    "Detected code that",
+)
 
 
 def errors_in_log(instance: HomeAssistant) -> list[str]:

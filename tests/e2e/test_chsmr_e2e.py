@@ -257,8 +257,8 @@ def test_chsmr_from_one_home_assistant_to_another(tmp_path: Path) -> None:
             assert {code: message[code] for code in consumer_values} == consumer_values
 
             # The HTTP view of the reader returns the same format, authenticated.
-            latest = reader.get(f"/api/ch_smart_meter/{meter_id}")
-            check_chapter_6(topic, json.dumps(latest).encode(), meter_id, topic)
+            served = reader.get(f"/api/ch_smart_meter/{meter_id}")
+            check_chapter_6(topic, json.dumps(served).encode(), meter_id, topic)
             listing = reader.get("/api/ch_smart_meter")["meters"]
             assert [(m["meter_id"], m["topic"]) for m in listing] == [(meter_id, topic)]
             assert http_status(lambda: reader.get("/api/ch_smart_meter/nope")) == 404

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from custom_components.ch_smart_meter.reader import chsmr, crc, obis
 from custom_components.ch_smart_meter.reader.dlms import cipher
@@ -64,7 +65,12 @@ def test_catalogue_covers_tables_1_and_2() -> None:
 
 @pytest.mark.parametrize(
     ("reference", "code"),
-    [("1-0:1.8.0", "1.8.0"), ("1-1:32.7.0*255", "32.7.0"), ("1.0.31.7.0.255", "31.7.0"), ("2.8.1", "2.8.1")],
+    [
+        ("1-0:1.8.0", "1.8.0"),
+        ("1-1:32.7.0*255", "32.7.0"),
+        ("1.0.31.7.0.255", "31.7.0"),
+        ("2.8.1", "2.8.1"),
+    ],
 )
 def test_partial_code(reference: str, code: str) -> None:
     assert obis.partial_code(reference) == code
@@ -107,8 +113,16 @@ def test_chsmr_round_trip() -> None:
 @pytest.mark.parametrize(
     ("payload", "expected_ts", "expected_values"),
     [
-        ('{"meter":{"ts":"2025-06-27T12:05:10Z","96.1.1":"X","1.8.0":5}}', "2025-06-27T12:05:10+00:00", {"1.8.0": 5.0}),
-        ('{"meter":{"ts":"2025-06-27T14:05:10+02:00","96.1.1":"X","99.9.9":1.5,"vendor":"x"},"meta":{}}', "2025-06-27T14:05:10+02:00", {"99.9.9": 1.5}),
+        (
+            '{"meter":{"ts":"2025-06-27T12:05:10Z","96.1.1":"X","1.8.0":5}}',
+            "2025-06-27T12:05:10+00:00",
+            {"1.8.0": 5.0},
+        ),
+        (
+            '{"meter":{"ts":"2025-06-27T14:05:10+02:00","96.1.1":"X","99.9.9":1.5,"vendor":"x"},"meta":{}}',
+            "2025-06-27T14:05:10+02:00",
+            {"99.9.9": 1.5},
+        ),
     ],
 )
 def test_chsmr_decode_is_tolerant(payload: str, expected_ts: str, expected_values: dict) -> None:
@@ -142,7 +156,9 @@ def test_chsmr_source_in_watts() -> None:
 
 
 def test_parse_key() -> None:
-    assert cipher.parse_key("00112233445566778899aabbccddeeff") == bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    assert cipher.parse_key("00112233445566778899aabbccddeeff") == bytes.fromhex(
+        "00112233445566778899AABBCCDDEEFF"
+    )
     assert cipher.parse_key("00 11 22 33 44 55 66 77 88 99 AA BB CC DD EE FF") is not None
     assert cipher.parse_key("") is None
     with pytest.raises(InvalidKey) as err:
@@ -153,8 +169,6 @@ def test_parse_key() -> None:
 
 
 def _encrypt(sc: int, ek: bytes, ak: bytes, plaintext: bytes, counter: int = 1) -> bytes:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     title = b"LGZ\x01\x02\x03\x04\x05"
     iv = title + counter.to_bytes(4, "big")
     encryptor = Cipher(algorithms.AES(ek), modes.GCM(iv)).encryptor()

@@ -139,9 +139,8 @@ def decode_payload(
         if key == "ts":
             continue
         if key in ID_CODES:
-            if value is not None and str(value).strip():
-                if meter_id is None or key == "96.1.1":
-                    meter_id, id_obis = str(value).strip(), key
+            if value is not None and str(value).strip() and (meter_id is None or key == "96.1.1"):
+                meter_id, id_obis = str(value).strip(), key
             continue
         if not _PARTIAL_OBIS.match(key):
             continue  # metadata inside "meter": tolerated, ignored

@@ -125,6 +125,4 @@ class NoValidFrame(TransportError):
     """Bytes arrived but no valid frame: wrong standard, wrong serial settings or inverted line."""
 
     translation_key = "no_valid_frame"
-    default_message = (
-        "data received but no valid frame: check the standard and the serial settings"
-    )
+    default_message = "data received but no valid frame: check the standard and the serial settings"

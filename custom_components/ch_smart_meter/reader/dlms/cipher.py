@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import DecryptionFailed, InvalidKey, KeyRequired, MalformedFrame, ReplayedFrame, TruncatedFrame
+from ..errors import (
+    DecryptionFailed,
+    InvalidKey,
+    KeyRequired,
+    MalformedFrame,
+    ReplayedFrame,
+    TruncatedFrame,
+)
 
 TAG_GENERAL_GLO_CIPHERING = 0xDB
 TAG_LENGTH = 12
@@ -217,9 +224,7 @@ def decrypt(
     raise DecryptionFailed()
 
 
-def plaintext_without_tag(
-    apdu: CipheredApdu, encryption_key: bytes
-) -> bytes:
+def plaintext_without_tag(apdu: CipheredApdu, encryption_key: bytes) -> bytes:
     """Decrypt ignoring the tag: used to tell a wrong AK (sane plaintext) from a wrong EK."""
     body = apdu.payload[:-TAG_LENGTH] if apdu.authenticated else apdu.payload
     iv = apdu.system_title + apdu.invocation_counter.to_bytes(4, "big")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from functools import cache
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
