@@ -354,8 +354,9 @@ async def test_kamstrup(hass: HomeAssistant, pty_meter: StartMeter, keys: dict[s
         timeout=10,
     )
     await _settled(hass, entry, meter, _as_floats(meter.pushes[-1].values))
-    assert any(push.hourly for push in meter.pushes)
-    assert not meter.pushes[-1].hourly or len(meter.pushes[-1].values) > 10
+    # Both lists were sent; only the hourly one carries the energy registers.
+    assert {push.hourly for push in meter.pushes} == {True, False}
+    assert all(("1.8.0" in push.values) == push.hourly for push in meter.pushes)
 
     expected = meter.latest()
     shown = _shown(hass, entry)
