@@ -26,7 +26,6 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_call_later
-from homeassistant.util import dt as dt_util
 
 from .channels import Channel, CounterChannel, IgnoredChannel, MeasurementChannel
 from .chsmr_source import ChSmrSource, create_chsmr_source, spec_for
@@ -55,7 +54,7 @@ from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, Transport
 from .reader.model import Reading, RejectedFrame, SerialSettings, Standard
 from .reader.obis import BY_CODE, ObisEntry, Quantity
 from .reader.session import MeterSession
-from .reader.standards import DecoderOptions, StandardSpec
+from .reader.standards import SWISS_TIME, DecoderOptions, StandardSpec
 from .republish import Republisher
 
 type ChSmartMeterConfigEntry = ConfigEntry[ChSmartMeterCoordinator]
@@ -90,7 +89,10 @@ def decoder_options_from_data(
         encryption_key=parse_key(data.get(CONF_ENCRYPTION_KEY)),
         # An empty authentication key means "the standard's default" (Smarty: a public one).
         authentication_key=authentication_key or spec.default_authentication_key,
-        timezone=dt_util.get_default_time_zone(),
+        # Meter times sent without an offset are the meter's local time, Swiss time (the
+        # same rules as every CET country these meters are sold in), whatever time zone
+        # Home Assistant or its container runs in.
+        timezone=SWISS_TIME,
         profile=None if profile == PROFILE_AUTO else profile,
     )
 

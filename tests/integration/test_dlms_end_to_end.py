@@ -16,7 +16,7 @@ import os
 import termios
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 from unittest.mock import patch
@@ -641,3 +641,18 @@ async def test_diagnostics_redact_keys_in_the_address(
     for key in (EK, AK):
         assert key.hex() not in text
     assert diagnostics["decoder"]["profile"] == "kamstrup-omnipower"
+
+
+async def test_meter_time_is_swiss_whatever_home_assistants_zone(
+    hass: HomeAssistant, pty_meter: StartMeter
+) -> None:
+    """A meter time without offset is Swiss local time, even in a UTC container."""
+    meter = pty_meter("kamstrup-dlms")  # Kamstrup sends its clock with deviation unspecified
+    await hass.config.async_set_time_zone("UTC")
+    entry = _entry("kamstrup-dlms", meter.path, meter.meter_id)
+    await _set_up(hass, entry)
+    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
+    reading = entry.runtime_data.reading
+    sent = next(push for push in meter.pushes if push.timestamp == reading.timestamp)
+    assert reading.timestamp.utcoffset() == sent.timestamp.utcoffset()
+    assert reading.timestamp.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
