@@ -75,6 +75,10 @@ QUANTITY_CLASSES: dict[Quantity, tuple[SensorDeviceClass | None, SensorStateClas
 # with nearly every telegram, so each enabled one costs a database row per update (recorder
 # growth is a top complaint about meter integrations); the totals that the energy dashboard
 # and automations need stay enabled. CH-SMR republishing sends every value regardless.
+# The common extras outside Tables 1 and 2 (the tariff registers 1.8.1/1.8.2/2.8.1/2.8.2)
+# are disabled too: the energy dashboard and automations use the totals 1.8.0/2.8.0, which
+# are always provided (summed from the tariffs when a meter sends no total), and each
+# enabled tariff register adds an energy row whenever its tariff is active.
 _DISABLED_QUANTITIES = frozenset(
     {
         Quantity.REACTIVE_ENERGY,
@@ -86,7 +90,11 @@ _DISABLED_QUANTITIES = frozenset(
 
 
 def _enabled_by_default(entry: ObisEntry) -> bool:
-    return entry.quantity not in _DISABLED_QUANTITIES and entry.phase is None
+    return (
+        entry.table is not None
+        and entry.quantity not in _DISABLED_QUANTITIES
+        and entry.phase is None
+    )
 
 
 def describe(entry: ObisEntry) -> ChSmartMeterSensorEntityDescription:

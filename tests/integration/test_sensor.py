@@ -122,7 +122,7 @@ async def test_sensors_of_the_first_reading(
 async def test_enabled_by_default(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
 ) -> None:
-    """Out of the box: the totals the energy dashboard needs; per-phase and noisy values off."""
+    """Out of the box: the totals the energy dashboard needs; tariffs, per-phase, noisy values off."""
     entry = await setup_integration()
     await send_reading(hass, fake_meter, telegram())
     registry = er.async_get(hass)
@@ -131,16 +131,19 @@ async def test_enabled_by_default(
     assert enabled == {
         "energy_import",
         "energy_export",
-        "energy_import_tariff_1",
-        "energy_import_tariff_2",
-        "energy_export_tariff_1",
-        "energy_export_tariff_2",
         "power_import",
         "power_export",
         "frames_rejected",
     }
     disabled = {e.entity_id.removeprefix(f"{PREFIX}_") for e in entries if e.disabled_by}
-    assert {"voltage_l1", "current_l3", "power_import_l1", "last_reading"} <= disabled
+    assert {
+        "voltage_l1",
+        "current_l3",
+        "power_import_l1",
+        "energy_import_tariff_1",
+        "energy_export_tariff_2",
+        "last_reading",
+    } <= disabled
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -218,12 +221,15 @@ def test_descriptions_follow_the_catalogue() -> None:
         ) == expected[entry.quantity], entry.code
         assert description.translation_key == description.key == entry.key
         assert description.suggested_display_precision == entry.decimals
-        disabled = entry.phase is not None or entry.quantity in (
+        # Off: per-phase values, noisy quantities, and the extras outside Tables 1 and 2
+        # (tariff registers: the dashboard uses the totals).
+        noisy = entry.quantity in (
             Quantity.REACTIVE_ENERGY,
             Quantity.REACTIVE_POWER,
             Quantity.POWER_FACTOR,
             Quantity.FREQUENCY,
         )
+        disabled = entry.table is None or entry.phase is not None or noisy
         assert description.entity_registry_enabled_default is not disabled, entry.code
     assert sensor.LAST_READING.entity_category is EntityCategory.DIAGNOSTIC
     assert sensor.LAST_READING.entity_registry_enabled_default is False
@@ -297,6 +303,7 @@ async def test_unavailable_after_silence_and_back(
 # ------------------------------------------------------------------ energy guard
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # the tariff registers too
 async def test_energy_never_goes_back_for_a_bad_frame(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter, clock: Clock
 ) -> None:
