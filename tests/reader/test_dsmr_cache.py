@@ -1,14 +1,22 @@
 """The DSMR decoder's shortcuts cannot change a result.
 
-The CRC is computed by parity masks for messages up to ``_CRC_MASK_BYTES`` and by a table
-loop beyond: both must equal the bit-by-bit reference on every length around the switch.
+* The CRC is computed by parity masks for messages up to ``_CRC_MASK_BYTES`` and by a
+  table loop beyond: both must equal the bit-by-bit reference on every length around the
+  switch.
+* Lines are remembered by their text (``_LINES``): a telegram decoded after others must
+  give what it gives with nothing remembered, whatever came before (the same line in
+  another telegram, a corrupted telegram, a reset).
 """
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 from custom_components.ch_smart_meter.reader import crc
+from custom_components.ch_smart_meter.reader.errors import CrcError, MalformedFrame
+from custom_components.ch_smart_meter.reader.model import DecodeResult, Reading, RejectedFrame
+from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions, create_source
 from custom_components.ch_smart_meter.reader.standards import dsmr
 
 
@@ -29,3 +37,87 @@ def test_crc_of_leading_zeros_and_all_ones() -> None:
         assert dsmr.crc16_arc_fast(ones) == crc.crc16_arc(ones)
         padded = b"\x00" * 7 + b"123456789"
         assert dsmr.crc16_arc_fast(padded) == 0xBB3D
+
+
+# --- Remembered lines ----------------------------------------------------------------
+
+
+def _telegram(*lines: str) -> bytes:
+    body = "\r\n".join(("/ISK5\\2M550T-1012", "", *lines, "!")).encode("latin-1")
+    return body + f"{crc.crc16_arc(body):04X}\r\n".encode()
+
+
+def _fresh(frame: bytes) -> DecodeResult:
+    """The result with nothing remembered from earlier telegrams."""
+    dsmr._LINES.clear()
+    return dsmr.DsmrDecoder().decode_frame(frame)
+
+
+_HEAD = ("1-3:0.2.8(50)", "0-0:1.0.0(260115180001W)", "0-0:96.1.1(4530303235)")
+_IMPORT_1 = "1-0:1.8.1(005694.643*kWh)"
+_IMPORT_2 = "1-0:1.8.2(012045.600*kWh)"
+
+
+def test_a_repeated_line_in_another_context_gives_the_fresh_result() -> None:
+    # The same register lines once with, once without the meter's own total, then with a
+    # second register that moved, in Wh, and the total before its registers.
+    stream = [
+        _telegram(*_HEAD, _IMPORT_1, _IMPORT_2, "1-0:1.7.0(01.029*kW)"),
+        _telegram(*_HEAD, _IMPORT_1, _IMPORT_2, "1-0:1.8.0(017740.000*kWh)"),
+        _telegram(*_HEAD, _IMPORT_1, "1-0:1.8.2(012045601*Wh)", "1-0:1.7.0(01.029*kW)"),
+        _telegram(*_HEAD, "1-0:1.8.0(1*kWh)", _IMPORT_1, _IMPORT_2),
+        _telegram("0-0:1.0.0(260115180002W)", _IMPORT_1, "1-0:1.7.0(01.029*kW)"),
+    ]
+    decoder = dsmr.DsmrDecoder()
+    warm = [decoder.decode_frame(frame) for frame in stream]
+    for frame, result in zip(stream, warm, strict=True):
+        assert result == _fresh(frame)
+    assert isinstance(warm[0], Reading)
+    assert warm[0].values["1.8.0"] == 17740.243  # the exact sum, not 17740.243000000002
+    assert isinstance(warm[1], Reading)
+    assert warm[1].values["1.8.0"] == 17740.0  # the meter's own total wins
+    assert isinstance(warm[2], Reading)
+    assert warm[2].values["1.8.0"] == 17740.244
+    assert isinstance(warm[4], Reading)
+    assert warm[4].meter_id == "ISK5\\2M550T-1012"  # no id line: not the earlier id
+
+
+def test_a_telegram_after_a_corrupted_one_is_decoded_as_if_first() -> None:
+    good = _telegram(*_HEAD, _IMPORT_1, _IMPORT_2)
+    bad_number = _telegram(*_HEAD, _IMPORT_1, "1-0:1.8.2(01x045.600*kWh)")
+    bad_unit = _telegram(*_HEAD, _IMPORT_1, "1-0:1.8.2(012045.600*V)")
+    corrupted = bytearray(good)
+    corrupted[good.index(b"5694")] = ord("6")  # CRC no longer matches
+    decoder = dsmr.DsmrDecoder()
+    for frame, error in (
+        (bad_number, MalformedFrame),
+        (bad_unit, MalformedFrame),
+        (bytes(corrupted), CrcError),
+    ):
+        for _ in range(2):  # a line that raised is not remembered as readable
+            result = decoder.decode_frame(frame)
+            assert isinstance(result, RejectedFrame)
+            assert isinstance(result.error, error)
+        assert decoder.decode_frame(good) == _fresh(good)
+    decoder.reset()
+    assert decoder.decode_frame(good) == _fresh(good)
+
+
+def test_a_simulated_stream_decodes_the_same_warm_and_fresh() -> None:
+    source = create_source("dsmr", SourceOptions(seed=3))
+    moment = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
+    frames = [source.frame_at(moment + timedelta(seconds=second)) for second in range(40)]
+    decoder = dsmr.DsmrDecoder()
+    warm = [decoder.decode_frame(frame) for frame in frames]
+    assert all(isinstance(result, Reading) for result in warm)
+    assert warm == [_fresh(frame) for frame in frames]
+
+
+def test_the_remembered_lines_stay_bounded() -> None:
+    decoder = dsmr.DsmrDecoder()
+    for second in range(3 * dsmr._LINES_LIMIT):
+        frame = _telegram(*_HEAD, f"1-0:1.8.1({second:010d}.000*kWh)")
+        result = decoder.decode_frame(frame)
+        assert isinstance(result, Reading)
+        assert result.values["1.8.1"] == second
+        assert len(dsmr._LINES) <= dsmr._LINES_LIMIT

@@ -18,11 +18,12 @@ tenth (``scripts/bench/dsmr.py``). It would also lose information the Swiss form
 the stock ``V5`` specification drops 2.8.0, 3.8.0/4.8.0, 3.7.0/4.7.0 and reactive
 per-phase lines; timestamps come back converted to UTC through Europe/Amsterdam (the
 meter's S/W offset is gone); units are passed through unconverted; and the encrypted
-path expects hex text. So the decode here is a single pass over the lines: one
-``partition`` per line, one dictionary lookup per OBIS reference (classified once and
-cached), numbers converted from their decimal text exactly (``float`` of the decimal
-string, ``Decimal`` scaling for W/Wh meters and for tariff sums), and a two-bytes-per-step
-CRC-16/ARC over two small tables.
+path expects hex text. So the decode here is a single pass over the lines: a line seen
+before (most repeat verbatim from one telegram to the next) is one dictionary lookup of
+its remembered outcome; a new one is one ``partition``, one lookup of its OBIS reference
+(classified once and cached) and its number read exactly (integer digits and a power of
+ten, the float by correctly rounded integer division, tariff sums in integers); and the
+CRC-16/ARC is 16 parity masks evaluated in C.
 
 Decoding rules
 --------------
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -464,6 +465,88 @@ def _unusual_unit(rule: _LineRule, unit: str, line: str) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# One line, parsed once: a meter repeats most lines verbatim from one telegram to the next
+# (identification, version, meter id, counters, idle registers, unchanged phases), so the
+# outcome of a line is remembered by its text. Parsing is a pure function of the text (the
+# rule depends on the reference only), so the memo cannot change a result; lines that
+# raise are not remembered. Shared by all decoders, bounded, emptied when full.
+
+# An exact decimal: (integer, power of ten), value = integer * 10 ** power.
+type _Exact = tuple[int, int]
+# (kind, catalogue code or group text, value or None, total it feeds, exact value).
+type _ParsedLine = tuple[int, str, float | None, str | None, _Exact]
+
+_NO_EXACT: Final[_Exact] = (0, 0)
+_SKIPPED: Final[_ParsedLine] = (_SKIP, "", None, None, _NO_EXACT)
+_LINES: dict[str, _ParsedLine] = {}
+_LINES_LIMIT: Final = 512  # a telegram has ~20-60 lines; ~half change every second
+_SHORT_DIGITS: Final = 300  # no meter sends more; int() of text takes up to 4300
+
+
+def _parse_line(line: str) -> _ParsedLine:
+    """What one telegram line says (raises MalformedFrame when it is not readable)."""
+    reference, bracket, rest = line.partition("(")
+    if not bracket or not reference:
+        return _SKIPPED  # blank line, end line, continuation of a V2.2 gas profile
+    rule = _RULES.get(reference) or _rule(reference)
+    kind = rule.kind
+    if kind == _SKIP:
+        return _SKIPPED
+    close = rest.rfind(")")
+    if close < 0:
+        raise MalformedFrame(f"no closing parenthesis: {line.strip()!r}")
+    group = rest[:close]
+    if kind > _TARIFF:
+        return (kind, group, None, None, _NO_EXACT)
+    if ")(" in group:  # several groups (e.g. time, value): the value is the last
+        group = group[group.rfind("(") + 1 :]
+    number, _, unit = group.partition("*")
+    if not number:
+        return _SKIPPED  # "()": no value
+    exponent = rule.units.get(unit)
+    if exponent is None:
+        exponent = _unusual_unit(rule, unit, line)
+    # Digits with at most one decimal point; float() alone would also take "1e3", "nan"
+    # or "-1". (Text is latin-1: isdigit() also takes "¹²³", which int() refuses.)
+    whole, _, fraction = number.partition(".")
+    digits = whole + fraction
+    if not (digits.isdigit() and digits.isascii()):
+        raise MalformedFrame(f"not a number: {line.strip()!r}")
+    # int() of text refuses more than sys.get_int_max_str_digits() digits; Decimal does not.
+    integer = int(digits) if len(digits) <= _SHORT_DIGITS else int(Decimal(digits))
+    exact = (integer, exponent - len(fraction))
+    value = _to_float(exact)
+    return (
+        kind,
+        rule.code,
+        value if kind == _VALUE and value <= rule.upper else None,
+        rule.total,
+        exact,
+    )
+
+
+def _to_float(exact: _Exact) -> float:
+    """The float nearest to integer * 10 ** power (int division is correctly rounded)."""
+    integer, power = exact
+    try:
+        scale: int = 10 ** abs(power)  # int ** int is typed Any (a negative power gives float)
+        return float(integer * scale) if power >= 0 else integer / scale
+    except OverflowError:  # beyond the float range, as float() of the text gives
+        return math.inf
+
+
+def _exact_sum(registers: Iterable[_Exact]) -> float:
+    """The float nearest to the exact sum of decimal registers."""
+    items = list(registers)
+    power = min(power for _, power in items)
+    total = 0
+    for integer, own_power in items:
+        scale: int = 10 ** (own_power - power)
+        total += integer * scale
+    return _to_float((total, power))
+
+
+# --------------------------------------------------------------------------------------
 # Time.
 
 SUMMER: Final = timezone(timedelta(hours=2))
@@ -573,64 +656,41 @@ def decode_telegram(
     flag, model, identification = _identification(lines[0].rstrip("\r"))
 
     values: dict[str, float] = {}
-    # Tariff registers for a missing total: total code -> {register code: (digits, exp)}.
-    tariffs: dict[str, dict[str, tuple[str, int]]] = {}
+    # Tariff registers for a missing total: total code -> {register code: exact value}.
+    tariffs: dict[str, dict[str, _Exact]] = {}
     timestamp_text = equipment_id = device_name = None
     version = ""
     belgian = False
-    rule_of = _RULES.get
+    memo = _LINES
     for line in lines[1:]:
-        reference, bracket, rest = line.partition("(")
-        if not bracket or not reference:
-            continue  # blank line, end line, continuation of a V2.2 gas profile
-        rule = rule_of(reference) or _rule(reference)
-        kind = rule.kind
-        if kind == _SKIP:
-            continue
-        close = rest.rfind(")")
-        if close < 0:
-            raise MalformedFrame(f"no closing parenthesis: {line.strip()!r}")
-        group = rest[:close]
+        parsed = memo.get(line)
+        if parsed is None:
+            parsed = _parse_line(line)
+            if len(memo) >= _LINES_LIMIT:
+                memo.clear()
+            memo[line] = parsed
+        kind, code, value, total, exact = parsed
         if kind <= _TARIFF:
-            if ")(" in group:  # several groups (e.g. time, value): the value is the last
-                group = group[group.rfind("(") + 1 :]
-            number, _, unit = group.partition("*")
-            if not number:
-                continue  # "()": no value
-            exponent = rule.units.get(unit)
-            if exponent is None:
-                exponent = _unusual_unit(rule, unit, line)
-            # Digits with at most one decimal point; float() alone would also take
-            # "1e3", "nan" or "-1". (Text is latin-1: isdigit() also takes "¹²³", which
-            # float() and Decimal() then refuse.)
-            if not number.replace(".", "", 1).isdigit():
-                raise MalformedFrame(f"not a number: {line.strip()!r}")
-            try:
-                value = float(number) if exponent == 0 else float(Decimal(number).scaleb(exponent))
-            except (ValueError, ArithmeticError) as err:
-                raise MalformedFrame(f"not a number: {line.strip()!r}") from err
-            if kind == _VALUE and value <= rule.upper:
-                values[rule.code] = value
-            if rule.total is not None:
-                tariffs.setdefault(rule.total, {})[rule.code] = (number, exponent)
+            if kind == _SKIP:
+                continue
+            if value is not None:
+                values[code] = value
+            if total is not None:
+                tariffs.setdefault(total, {})[code] = exact
         elif kind == _TIME:
-            timestamp_text = group
+            timestamp_text = code
         elif kind == _EQUIPMENT_ID:
-            equipment_id = group
+            equipment_id = code
         elif kind == _DEVICE_NAME:
-            device_name = group
+            device_name = code
         elif kind == _VERSION:
-            version = group
+            version = code
         elif kind == _BELGIAN_VERSION:
             belgian = True
 
     for total, registers in tariffs.items():
         if total not in values:
-            exact = sum(
-                (Decimal(number).scaleb(exponent) for number, exponent in registers.values()),
-                Decimal(0),
-            )
-            values[total] = float(exact)
+            values[total] = _exact_sum(registers.values())
 
     if not has_crc and not values:
         raise MalformedFrame("no CRC and no value line: not a telegram")
