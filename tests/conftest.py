@@ -22,7 +22,10 @@ def testdata_dir(name: str) -> Path:
     """A capture folder of ../shared/testdata, or skip the test when it is absent."""
     folder = TESTDATA / name
     if not folder.is_dir():
-        pytest.skip(f"captures not available: {folder} is absent (needs ../shared/testdata)")
+        pytest.skip(
+            f"captures not available: {folder} is absent (needs ../shared/testdata)",
+            allow_module_level=True,
+        )
     return folder
 
 
