@@ -42,14 +42,17 @@ def test_crc_of_leading_zeros_and_all_ones() -> None:
 # --- Remembered lines ----------------------------------------------------------------
 
 
-def _telegram(*lines: str) -> bytes:
-    body = "\r\n".join(("/ISK5\\2M550T-1012", "", *lines, "!")).encode("latin-1")
+def _telegram(*lines: str, header: str = "/ISK5\\2M550T-1012", with_crc: bool = True) -> bytes:
+    body = "\r\n".join((header, "", *lines, "!")).encode("latin-1")
+    if not with_crc:
+        return body + b"\r\n"
     return body + f"{crc.crc16_arc(body):04X}\r\n".encode()
 
 
 def _fresh(frame: bytes) -> DecodeResult:
     """The result with nothing remembered from earlier telegrams."""
-    dsmr._LINES.clear()
+    for memo in (dsmr._LINES, dsmr._METER_IDS, dsmr._VARIANTS_SEEN):
+        memo.clear()
     return dsmr.DsmrDecoder().decode_frame(frame)
 
 
@@ -80,6 +83,33 @@ def test_a_repeated_line_in_another_context_gives_the_fresh_result() -> None:
     assert warm[2].values["1.8.0"] == 17740.244
     assert isinstance(warm[4], Reading)
     assert warm[4].meter_id == "ISK5\\2M550T-1012"  # no id line: not the earlier id
+
+
+def test_meters_taking_turns_keep_their_own_id_and_variant() -> None:
+    # What is decided once per meter (id, variant) must follow each telegram's own lines.
+    lines = ("0-0:1.0.0(260115180001W)", _IMPORT_1)
+    stream = [
+        _telegram(*_HEAD, _IMPORT_1),
+        _telegram(*lines, "0-0:96.1.1(4D4554455232)", header="/KFM5KAIFA-METER"),
+        _telegram(*lines, "0-0:42.0.0(4C55583132)", header="/Lux5\\253833635_A"),
+        _telegram(*lines, "0-0:96.1.4(50217)", "0-0:96.1.1(4D4554455232)", header="/FLU5"),
+        _telegram(*lines, header="/XMX5LGBBFFB231215493", with_crc=False),
+        _telegram(*lines, "1-3:0.2.8(42)", "0-0:96.1.1(00000000)", header="/XMX5LG"),
+        _telegram(*_HEAD, _IMPORT_1),
+    ]
+    decoder = dsmr.DsmrDecoder()
+    warm = []
+    for frame in stream:
+        warm.append((decoder.decode_frame(frame), decoder.variant))
+    for frame, (result, variant) in zip(stream, warm, strict=True):
+        fresh_decoder = dsmr.DsmrDecoder()
+        assert result == _fresh(frame)
+        fresh_decoder.decode_frame(frame)
+        assert variant == fresh_decoder.variant
+    variants = [variant.id if variant else None for _, variant in warm]
+    assert variants == ["dsmr5", "nordic", "smarty", "emucs", "dsmr22", "dsmr4", "dsmr5"]
+    ids = [result.meter_id for result, _ in warm if isinstance(result, Reading)]
+    assert ids == ["E0025", "METER2", "LUX12", "METER2", "XMX5LGBBFFB231215493", "XMX5LG", "E0025"]
 
 
 def test_a_telegram_after_a_corrupted_one_is_decoded_as_if_first() -> None:

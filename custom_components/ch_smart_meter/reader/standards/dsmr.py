@@ -695,15 +695,26 @@ def decode_telegram(
     if not has_crc and not values:
         raise MalformedFrame("no CRC and no value line: not a telegram")
 
-    meter_id, id_obis = _meter_id(equipment_id, device_name, identification)
+    ids = (equipment_id, device_name, identification)
+    known_id = _METER_IDS.get(ids)
+    if known_id is None:
+        known_id = _remember(_METER_IDS, ids, _meter_id(*ids))
+    meter_id, id_obis = known_id
     timestamp = parse_time(timestamp_text, options.timezone) if timestamp_text else None
     time_source = TimeSource.METER
     if timestamp is None:
         timestamp = options.clock().astimezone(options.timezone)
         time_source = TimeSource.HOST
-    variant = recognise_variant(
-        flag, model, version, belgian=belgian, encrypted=encrypted, crc=has_crc
-    )
+    facts = (flag, model, version, belgian, encrypted, has_crc)
+    variant = _VARIANTS_SEEN.get(facts)
+    if variant is None:
+        variant = _remember(
+            _VARIANTS_SEEN,
+            facts,
+            recognise_variant(
+                flag, model, version, belgian=belgian, encrypted=encrypted, crc=has_crc
+            ),
+        )
     reading = Reading(
         timestamp=timestamp,
         meter_id=meter_id,
@@ -715,6 +726,20 @@ def decode_telegram(
         frame=telegram if raw is None else raw,
     )
     return reading, variant
+
+
+# What a meter sends the same in every telegram, decided once: its id (hex decoding) and
+# its variant (the rules). Pure functions of the key; bounded, emptied when full.
+_METER_IDS: dict[tuple[str | None, str | None, str], tuple[str, str]] = {}
+_VARIANTS_SEEN: dict[tuple[str, str, str, bool, bool, bool], DsmrVariant] = {}
+_PER_METER_LIMIT: Final = 64
+
+
+def _remember[K, V](memo: dict[K, V], key: K, value: V) -> V:
+    if len(memo) >= _PER_METER_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _meter_id(
