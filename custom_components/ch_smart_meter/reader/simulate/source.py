@@ -20,19 +20,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Final, Protocol
 
 from ..model import Standard
+from ..standards import MODULE_NAMES
 
-# Simulator modules by standard (same module names as the standards registry).
-_MODULES: Final[dict[Standard, str]] = {
-    Standard.DSMR: "dsmr",
-    Standard.P1_DLMS: "p1_dlms",
-    Standard.LG_MBUS: "lg_mbus",
-    Standard.KAMSTRUP_DLMS: "kamstrup_dlms",
-    Standard.KMP: "kmp",
-    Standard.MEP: "mep",
-}
 _PACKAGE: Final = __name__.rsplit(".", 1)[0] + ".meters"
 
 # The key of simulated encrypted meters when none is given (demo only: it is public).
@@ -69,21 +62,23 @@ class FrameSource(Protocol):
         """The answer to bytes the reader wrote (polled standards); ``b""`` when none."""
 
 
+@cache
+def _has_simulator(standard: Standard) -> bool:
+    """True when the standard's simulator module exists (looked up once)."""
+    return importlib.util.find_spec(f"{_PACKAGE}.{MODULE_NAMES[standard]}") is not None
+
+
 def available_standards() -> list[Standard]:
     """Standards that have a simulator in this version, in the order of the recommendation."""
-    return [
-        standard
-        for standard, module in _MODULES.items()
-        if importlib.util.find_spec(f"{_PACKAGE}.{module}") is not None
-    ]
+    return [standard for standard in MODULE_NAMES if _has_simulator(standard)]
 
 
 def create_source(standard: Standard | str, options: SourceOptions | None = None) -> FrameSource:
     """A simulated meter of ``standard``; raises ``KeyError`` when there is none."""
     standard = Standard(standard)
-    if standard not in available_standards():
+    if standard not in MODULE_NAMES or not _has_simulator(standard):
         raise KeyError(f"no simulator for {standard.value!r}")
-    module = importlib.import_module(f"{_PACKAGE}.{_MODULES[standard]}")
+    module = importlib.import_module(f"{_PACKAGE}.{MODULE_NAMES[standard]}")
     factory: Callable[[SourceOptions], FrameSource] = module.create_source
     return factory(options or SourceOptions())
 

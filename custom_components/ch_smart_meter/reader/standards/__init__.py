@@ -1,7 +1,7 @@
 """The registry of standards: one module per standard, each exporting ``SPEC``.
 
 A standard says which serial preset, which decoder and which keys it uses. Adding a
-standard means adding its module and one line in ``_MODULES``; nothing else changes.
+standard means adding its module and one line in ``MODULE_NAMES``; nothing else changes.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ class StandardSpec:
 
 
 # Order = order in the config flow (that of Table 3 of the recommendation).
-_MODULES: dict[Standard, str] = {
+# Module names by standard; the simulators use the same names in their own package.
+MODULE_NAMES: dict[Standard, str] = {
     Standard.DSMR: "dsmr",
     Standard.P1_DLMS: "p1_dlms",
     Standard.LG_MBUS: "lg_mbus",
@@ -109,7 +110,7 @@ _MODULES: dict[Standard, str] = {
 @cache
 def is_implemented(standard: Standard) -> bool:
     """True when the standard's module exists in this version (looked up once)."""
-    module = _MODULES.get(standard)
+    module = MODULE_NAMES.get(standard)
     return module is not None and importlib.util.find_spec(f"{__name__}.{module}") is not None
 
 
@@ -118,7 +119,7 @@ def get_spec(standard: Standard | str) -> StandardSpec:
     standard = Standard(standard)
     if not is_implemented(standard):
         raise KeyError(f"standard {standard.value!r} is not implemented")
-    module = importlib.import_module(f"{__name__}.{_MODULES[standard]}")
+    module = importlib.import_module(f"{__name__}.{MODULE_NAMES[standard]}")
     spec: StandardSpec = module.SPEC
     return spec
 
@@ -134,4 +135,4 @@ def load_all() -> list[StandardSpec]:
 
 def implemented_specs() -> list[StandardSpec]:
     """Every implemented meter-side standard, in the order of the recommendation."""
-    return [get_spec(standard) for standard in _MODULES if is_implemented(standard)]
+    return [get_spec(standard) for standard in MODULE_NAMES if is_implemented(standard)]
