@@ -6,6 +6,9 @@
 * Lines are remembered by their text (``_LINES``): a telegram decoded after others must
   give what it gives with nothing remembered, whatever came before (the same line in
   another telegram, a corrupted telegram, a reset).
+* A decoder decodes a telegram like its previous one from the changed lines only
+  (``_Layout``): on long random streams in which lines change value, width, code or
+  meaning, appear, vanish and repeat, every result equals the fresh full decode.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from custom_components.ch_smart_meter.reader import crc
 from custom_components.ch_smart_meter.reader.errors import CrcError, MalformedFrame
 from custom_components.ch_smart_meter.reader.model import DecodeResult, Reading, RejectedFrame
 from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions, create_source
-from custom_components.ch_smart_meter.reader.standards import dsmr
+from custom_components.ch_smart_meter.reader.standards import DecoderOptions, dsmr
 
 
 def test_crc_masks_and_table_loop_equal_the_reference_around_the_switch() -> None:
@@ -151,3 +154,125 @@ def test_the_remembered_lines_stay_bounded() -> None:
         assert isinstance(result, Reading)
         assert result.values["1.8.1"] == second
         assert len(dsmr._LINES) <= dsmr._LINES_LIMIT
+
+
+# --- Telegrams decoded from their changed lines -----------------------------------------
+
+# (reference, unit, digits before and after the point); the value is chosen per telegram.
+_VALUE_LINES = (
+    ("1-0:1.8.1", "kWh", 6, 3),
+    ("1-0:1.8.2", "kWh", 6, 3),
+    ("1-0:2.8.1", "kWh", 6, 3),
+    ("1-0:2.8.2", "kWh", 6, 3),
+    ("1-0:1.7.0", "kW", 2, 3),
+    ("1-0:2.7.0", "kW", 2, 3),
+    ("1-0:32.7.0", "V", 3, 1),
+    ("1-0:31.7.0", "A", 3, 0),
+    ("1-0:21.7.0", "kW", 2, 3),
+    ("1-0:13.7.0", "", 1, 3),  # power factor: above 1 it is left out
+    ("1-0:1.8.3", "kWh", 6, 3),  # a tariff register outside the catalogue: only summed
+)
+_OTHER_LINES = (
+    "0-0:96.14.0(0002)",
+    "0-2:24.2.1(260115180000W)(01234.567*m3)",  # gas: skipped
+    "0-0:96.13.0()",
+)
+
+
+def _random_line(rng: random.Random, reference: str, unit: str, whole: int, part: int) -> str:
+    if rng.random() < 0.2:
+        whole += rng.choice((-1, 1))  # another width: the line moves within the telegram
+    number = "".join(rng.choice("0123456789") for _ in range(max(whole, 1)))
+    if part:
+        number += "." + "".join(rng.choice("0123456789") for _ in range(part))
+    return f"{reference}({number}{'*' + unit if unit else ''})"
+
+
+def _random_stream(rng: random.Random, count: int) -> list[bytes]:
+    """A meter that mostly repeats its layout with a few changed values, and sometimes
+    changes it: lines appear, vanish, change code, repeat a code, the id or time changes."""
+    layout = [(ref, unit, whole, part) for ref, unit, whole, part in _VALUE_LINES[:6]]
+    values: dict[tuple[int, str], str] = {}  # (position, reference) -> line
+    header = "/ISK5\\2M550T-1012"
+    meter_id = "0-0:96.1.1(4530303235)"
+    extra: list[str] = []
+    frames = []
+    for second in range(count):
+        event = rng.random()
+        if event < 0.05:
+            layout.append(rng.choice(layout + list(_VALUE_LINES)))  # appears (maybe a repeat)
+        elif event < 0.10 and len(layout) > 1:
+            layout.pop(rng.randrange(len(layout)))  # a line vanishes
+        elif event < 0.13:
+            index = rng.randrange(len(layout))
+            layout[index] = rng.choice(_VALUE_LINES)  # same place, another code
+        elif event < 0.15:
+            meter_id = rng.choice(("0-0:96.1.1(4530303235)", "0-0:96.1.1(4D4554455232)"))
+        elif event < 0.17:
+            extra = rng.sample(_OTHER_LINES, rng.randrange(len(_OTHER_LINES) + 1))
+        elif event < 0.18:
+            header = rng.choice(("/ISK5\\2M550T-1012", "/KFM5KAIFA-METER"))
+        elif event < 0.19:
+            layout.append(("1-0:1.8.0", "kWh", 6, 3))  # the meter's own total
+        for position, spec in enumerate(layout):  # a few values move every telegram
+            if (position, spec[0]) not in values or rng.random() < 0.3:
+                values[position, spec[0]] = _random_line(rng, *spec)
+        time_line = (
+            f"0-0:1.0.0(2601151{second // 3600 % 10}{second // 60 % 60:02d}{second % 60:02d}W)"
+        )
+        lines = ["1-3:0.2.8(50)"]
+        if rng.random() > 0.02:
+            lines.append(time_line)
+        lines.append(meter_id)
+        lines += [values[position, spec[0]] for position, spec in enumerate(layout)]
+        lines += extra
+        if second % 20 >= 15:
+            lines.append("0-0:1.0.0(260115170000W)")  # the time twice, the last one wins
+        frames.append(_telegram(*lines, header=header))
+    return frames
+
+
+# A fixed host clock for telegrams without a time line.
+_OPTIONS = DecoderOptions(clock=lambda: datetime(2026, 1, 15, 17, 0, tzinfo=UTC))
+
+
+def test_random_streams_decode_the_same_from_changed_lines_and_in_full() -> None:
+    layouts_reused = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        frames = _random_stream(rng, 80)
+        decoder = dsmr.DsmrDecoder(_OPTIONS)
+        previous_layout = None
+        for frame in frames:
+            warm = decoder.decode_frame(frame)
+            variant = decoder.variant
+            for memo in (dsmr._LINES, dsmr._METER_IDS, dsmr._VARIANTS_SEEN):
+                memo.clear()
+            fresh_decoder = dsmr.DsmrDecoder(_OPTIONS)
+            assert warm == fresh_decoder.decode_frame(frame), (seed, frame)
+            assert isinstance(warm, Reading) and warm.frame == frame
+            assert variant == fresh_decoder.variant
+            layout = decoder._memory.layout
+            if (
+                layout is not None
+                and previous_layout is not None
+                and layout.lines is not previous_layout.lines
+            ):
+                layouts_reused += layout.parsed is not previous_layout.parsed
+            previous_layout = layout
+    assert layouts_reused > 1000  # the shortcut is taken most of the time, not bypassed
+
+
+def test_a_rejected_telegram_does_not_change_what_the_next_one_is_compared_with() -> None:
+    rng = random.Random(5)
+    frames = _random_stream(rng, 30)
+    decoder = dsmr.DsmrDecoder(_OPTIONS)
+    for index, frame in enumerate(frames):
+        if index % 3 == 1:
+            broken = frame.replace(b"(", b"(x", 1)  # CRC fails
+            assert isinstance(decoder.decode_frame(broken), RejectedFrame)
+            malformed = frame.replace(b"*kWh", b"*V", 1)
+            body = malformed[: malformed.rindex(b"!") + 1]
+            malformed = body + f"{crc.crc16_arc(body):04X}\r\n".encode()
+            assert isinstance(decoder.decode_frame(malformed), RejectedFrame)
+        assert decoder.decode_frame(frame) == dsmr.DsmrDecoder(_OPTIONS).decode_frame(frame)
