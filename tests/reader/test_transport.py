@@ -116,13 +116,13 @@ async def test_low_latency_mode_is_never_requested(
     """serialx defaults to low_latency=True on Linux (1 ms USB latency timer, the 2026.6
     CPU regression); the transport always asks for it off."""
     calls: list[dict[str, object]] = []
-    real_open = serialx.open_serial_connection
+    real_open = serialx.create_serial_connection
 
     async def spy(*args: object, **kwargs: object) -> object:
         calls.append(kwargs)
         return await real_open(*args, **kwargs)
 
-    monkeypatch.setattr(transport.serialx, "open_serial_connection", spy)
+    monkeypatch.setattr(transport.serialx, "create_serial_connection", spy)
     stream = await open_stream(pty_pair[1], DSMR5)
     await stream.close()
     assert calls[0]["low_latency"] is False
@@ -166,6 +166,76 @@ async def test_pty_that_disappears_raises_transport_error(pty_pair: tuple[int, s
         async with asyncio.timeout(2):
             while await stream.read():
                 pass
+    await stream.close()
+
+
+async def test_receive_hands_over_every_chunk_in_order_and_returns_after_close(
+    pty_pair: tuple[int, str],
+) -> None:
+    """receive(): chunks go to the receiver from the transport's callback, none lost, none
+    reordered, also bytes that arrived before receive() began; close() ends it quietly."""
+    master, path = pty_pair
+    before = open_fds()
+    stream = await open_stream(path, DSMR5)
+    os.write(master, b"early ")
+    await asyncio.sleep(0.05)  # read by the transport before anyone receives
+    got: list[bytes] = []
+    done = asyncio.Event()
+
+    def receiver(chunk: bytes) -> None:
+        got.append(chunk)
+        if b"".join(got).endswith(b"end"):
+            done.set()
+
+    receiving = asyncio.create_task(stream.receive(receiver))
+    payload = bytes(range(256)) * 40
+    for start in range(0, len(payload), 1000):
+        os.write(master, payload[start : start + 1000])
+        await asyncio.sleep(0)
+    os.write(master, b"end")
+    async with asyncio.timeout(5):
+        await done.wait()
+    assert b"".join(got) == b"early " + payload + b"end"
+    await stream.close()
+    async with asyncio.timeout(2):
+        await receiving  # returns, no exception: the stream was closed on purpose
+    assert open_fds() - before == set()
+
+
+async def test_receive_raises_transport_error_when_the_device_disappears(
+    pty_pair: tuple[int, str],
+) -> None:
+    master, path = pty_pair
+    stream = await open_stream(path, DSMR5)
+    got: list[bytes] = []
+    os.write(master, b"/ISK5")
+    await asyncio.sleep(0.05)
+    os.close(master)
+    with pytest.raises(TransportError, match="connection lost: device disconnected"):
+        async with asyncio.timeout(2):
+            await stream.receive(got.append)
+    assert b"".join(got) == b"/ISK5"  # what arrived before the loss was handed over
+    await stream.close()
+
+
+async def test_a_failing_receiver_ends_receive_with_its_own_error(
+    pty_pair: tuple[int, str],
+) -> None:
+    """The transport's read callback never sees a receiver's exception; receive() raises
+    it, and the stream can still be read and closed."""
+    master, path = pty_pair
+    stream = await open_stream(path, DSMR5)
+
+    def receiver(chunk: bytes) -> None:
+        raise ValueError(f"bad chunk {chunk!r}")
+
+    os.write(master, b"x")
+    with pytest.raises(ValueError, match="bad chunk b'x'"):
+        async with asyncio.timeout(2):
+            await stream.receive(receiver)
+    os.write(master, b"y")
+    async with asyncio.timeout(2):
+        assert await stream.read() == b"y"
     await stream.close()
 
 
@@ -232,12 +302,36 @@ async def test_tcp_reads_writes_and_sees_the_end(form: str) -> None:
         async with asyncio.timeout(2):
             await done.wait()
             assert await stream.read() == b""  # end of stream, not an exception
+            await stream.receive(received.append)  # at the end: returns, hands nothing
         assert received == [b"ping"]
         await stream.close()
     finally:
         server.close()
         await server.wait_closed()
     assert open_fds() - before == set()
+
+
+async def test_tcp_receive_returns_when_the_remote_side_ends_the_stream() -> None:
+    async def serve(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for part in (b"/ISK5 ", b"telegram", b"\r\n"):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    got: list[bytes] = []
+    try:
+        stream = await open_stream(f"socket://127.0.0.1:{port}")
+        async with asyncio.timeout(5):
+            await stream.receive(got.append)  # returns at the end of the stream
+        assert b"".join(got) == b"/ISK5 telegram\r\n"
+        await stream.close()
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_rfc2217_is_dispatched() -> None:

@@ -1,7 +1,9 @@
 """The reading session: keep a meter connection alive and turn its bytes into readings.
 
 :class:`MeterSession` opens the stream, feeds the standard's decoder and hands every
-:class:`~.model.Reading` and :class:`~.model.RejectedFrame` to a callback, in order. It
+:class:`~.model.Reading` and :class:`~.model.RejectedFrame` to a callback, in order,
+straight from the transport's read callback (``ByteStream.receive``: no task switch per
+chunk, the cheapest path through an event loop for a meter that never stops). It
 reconnects forever with capped exponential backoff (plus jitter), and it reconnects when
 an open connection stays silent for longer than ``max(60 s, 6 x interval)``: a TCP
 connection to a ser2net or Wi-Fi bridge that died without a FIN looks open forever, and
@@ -194,37 +196,39 @@ class MeterSession:
             self._stats.reconnects += 1
         _LOGGER.debug("Opened %s", self._description)
 
-        received_any = False
         loop = asyncio.get_running_loop()
         limit = self._silence_timeout
-        # One silence watchdog for the whole connection, not a timeout per read: moved on
+        received_any = False
+        # One silence watchdog for the whole connection, not a timeout per chunk: moved on
         # only when fewer than ``limit`` seconds are left, to ``limit`` plus a tenth ahead,
         # so silence is detected after limit to 1.1 x limit seconds, and a meter sending
         # every second costs a timer operation every few seconds, not one per chunk (a
         # measurable share of the per-telegram cost in Home Assistant).
+        watchdog: asyncio.Timeout | None = None
+
+        def on_chunk(chunk: bytes) -> None:
+            # Runs in the transport's read callback (see ByteStream.receive): decoding and
+            # the readings' consumers run without a task switch per chunk.
+            nonlocal received_any
+            if not received_any:
+                received_any = True
+                self._set_connected()
+            now = loop.time()
+            if watchdog is not None and (watchdog.when() or 0.0) - now < limit:
+                watchdog.reschedule(now + limit * 1.1)
+            self._stats.bytes_received += len(chunk)
+            self._handle(self._feed(decoder, chunk))
+
         try:
             async with asyncio.timeout_at(loop.time() + limit) as watchdog:
-                while not self._closing:
-                    try:
-                        chunk = await stream.read()
-                    except TransportError as err:
-                        raise _ConnectionLost(err) from err
-                    if not chunk:
-                        if self._closing:
-                            return
-                        raise _ConnectionLost(
-                            TransportError("connection closed by the remote side")
-                        )
-                    if not received_any:
-                        received_any = True
-                        self._set_connected()
-                    now = loop.time()
-                    if (watchdog.when() or 0.0) - now < limit:
-                        watchdog.reschedule(now + limit * 1.1)
-                    self._stats.bytes_received += len(chunk)
-                    self._handle(self._feed(decoder, chunk))
+                try:
+                    await stream.receive(on_chunk)
+                except TransportError as err:
+                    raise _ConnectionLost(err) from err
         except TimeoutError as err:
             raise _ConnectionLost(self._silence_error(received_any)) from err
+        if not self._closing:
+            raise _ConnectionLost(TransportError("connection closed by the remote side"))
 
     def _silence_error(self, received_any: bool) -> TransportError:
         seconds = f"{self._silence_timeout:g} s"

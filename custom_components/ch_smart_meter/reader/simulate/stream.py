@@ -21,7 +21,7 @@ from typing import Final
 from ..dlms.cipher import parse_key
 from ..errors import InvalidKey, TransportError
 from ..model import Standard
-from ..transport import READ_SIZE, redact_url
+from ..transport import READ_SIZE, ChunkReceiver, receive_by_reading, redact_url
 from .source import DEMO_KEY, Simulator, SourceOptions, available_standards, create_source
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -152,6 +152,10 @@ class SimulatedStream:
                 async with asyncio.timeout(delay):
                     await self._wakeup.wait()
         return b""
+
+    async def receive(self, receiver: ChunkReceiver) -> None:
+        """Hand each frame to ``receiver`` when it falls due, until closed."""
+        await receive_by_reading(self, receiver)
 
     async def write(self, data: bytes) -> None:
         """Hand a request to the simulated meter; its answer is read next."""
