@@ -4,6 +4,7 @@ chunking, cut-off and oversized frames."""
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -110,6 +111,9 @@ def _chunks(data: bytes, mode: str, rng: random.Random) -> list[bytes]:
         return [data]
     if mode == "byte-by-byte":
         return [data[i : i + 1] for i in range(len(data))]
+    if mode == "at-frame-starts":  # as a P1 port hands them over: the framer's shortcut
+        cuts = [0, *(i for i in range(1, len(data)) if data[i] in b"/\xdb"), len(data)]
+        return [data[a:b] for a, b in pairwise(cuts)]
     pieces, start = [], 0
     while start < len(data):
         size = rng.randrange(1, 400)
@@ -129,7 +133,7 @@ def _summary(result: Any) -> tuple[Any, ...]:
     return ("rejected", type(result.error).__name__, result.frame)
 
 
-MODES = ("one-chunk", "byte-by-byte", "random-chunks")
+MODES = ("one-chunk", "byte-by-byte", "random-chunks", "at-frame-starts")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -159,7 +163,7 @@ def test_chunking_never_changes_the_results() -> None:
     noisy = bytes(b for b in range(256) if b != 0xDB)
     stream = _stream(cases, rng, noisy)
     reference = [_summary(r) for r in _run([stream])]
-    for mode in ("byte-by-byte", "random-chunks"):
+    for mode in ("byte-by-byte", "random-chunks", "at-frame-starts"):
         assert [_summary(r) for r in _run(_chunks(stream, mode, rng))] == reference
     # Every telegram still decodes, in order; the noise only adds rejections.
     readings = [s for s in reference if s[0] == "reading"]
@@ -304,3 +308,34 @@ def test_flush_reports_the_pending_telegram_once() -> None:
     (rejected,) = decoder.flush()
     assert isinstance(rejected, RejectedFrame) and isinstance(rejected.error, TruncatedFrame)
     assert decoder.flush() == []
+
+
+def _framed(chunks: list[bytes]) -> list[bytes | tuple[str, bytes]]:
+    framer = DsmrFramer()
+    out: list[bytes | tuple[str, bytes]] = []
+    for chunk in chunks:
+        for item in framer.feed(chunk):
+            out.append(item if isinstance(item, bytes) else (type(item.error).__name__, item.frame))
+    return out
+
+
+def test_a_chunk_that_starts_a_telegram_and_carries_more_is_cut_like_byte_by_byte() -> None:
+    """The framer's shortcut for a chunk holding one whole telegram must step aside when
+    the chunk holds more: an envelope or a telegram after it, or a frame start inside it."""
+    telegram = _telegram("1")
+    envelope = b"\xdb\x08" + b"SAGM0001" + bytes([0x0A, 0x30]) + bytes(range(9))
+    body = telegram[: telegram.index(b"!")]
+    chunks = [
+        telegram + envelope,  # an envelope right after the CRC line
+        telegram + b"noise\xdb" + b"\x08" + envelope[2:],  # a start split from its 08
+        body[:40] + envelope + body[40:] + b"!ABCD\r\n",  # an envelope inside a telegram
+        body[:40] + b"/" + body[41:] + b"!ABCD\r\n",  # a telegram start inside one
+        telegram + telegram,  # two telegrams in one chunk
+        body + b"!ABC\r\n",  # three CRC digits
+        body + b"!ABCDE\r\n" + telegram,  # a fifth digit is noise
+        body + b"!AB",  # a CRC that may go on in the next chunk
+    ]
+    for chunk in chunks:
+        byte_by_byte = _framed([chunk[i : i + 1] for i in range(len(chunk))] + [b"/"])
+        assert _framed([chunk, b"/"]) == byte_by_byte, chunk
+    assert _framed([telegram + envelope]) == [telegram.rstrip(b"\r\n"), envelope]

@@ -55,11 +55,37 @@ class DsmrFramer:
 
     def feed(self, data: bytes) -> list[bytes | RejectedFrame]:
         """Consume a chunk; return the frames it completed."""
+        if not self._buffer and data[:1] == b"/":
+            telegram = self._whole_telegram(data)
+            if telegram is not None:
+                return [telegram]
         self._buffer += data
         out: list[bytes | RejectedFrame] = []
         while self._step(out):
             pass
         return out
+
+    def _whole_telegram(self, data: bytes) -> bytes | None:
+        """The usual chunk of a P1 port, one whole telegram ending in four CRC digits and
+        maybe a line end, cut without buffering or copying it twice; ``None`` for anything
+        else, which takes the general path. It gives what the general path gives: nothing
+        inside restarts a frame, and what follows the CRC is noise without a frame start.
+        """
+        bang = data.find(_BANG, 1, self._max_frame)
+        if bang < 0:
+            return None
+        end = bang + 1 + _CRC_DIGITS
+        digits = data[bang + 1 : end]
+        if (
+            len(digits) != _CRC_DIGITS
+            or not _HEX_DIGITS.issuperset(digits)
+            or data.find(b"/", 1, bang) >= 0
+            or data.find(_ENVELOPE_START, 1, bang) >= 0
+            or data.find(b"/", end) >= 0
+            or data.find(b"\xdb", end) >= 0
+        ):
+            return None
+        return data[:end]
 
     def flush(self) -> list[bytes | RejectedFrame]:
         """End of input: a telegram whose CRC line was cut by the end is complete as it is;
