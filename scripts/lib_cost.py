@@ -1,19 +1,26 @@
 """scripts/cost: what reading a P1 meter costs a real Home Assistant, ours against core dsmr.
 
 For each case (an integration and its update interval) a fresh Home Assistant 2025.4.4 process
-starts with one config entry whose serial port is a pseudo-terminal. This script plays the
-meter on the other side of it: real DSMR 5.0.2 telegrams (the integration's own simulated
-household meter, one telegram per simulated second, every value moving) at a fixed rate,
-10 per second by default, ten times what a real meter sends, to make the cost measurable.
+starts with one config entry whose serial port is a pseudo-terminal, and Home Assistant's
+default recorder settings (the states database as users have it, commit every 5 s). This
+script plays the meter on the other side of it: real DSMR 5.0.2 telegrams (the integration's
+own simulated household meter, one telegram per simulated second, every value moving) at a
+fixed rate, 10 per second by default, ten times what a real meter sends, to make the cost
+measurable. Every case gets the same simulated meter from the same moment on.
 
-Measured per case, in the same process:
-  idle CPU rate  CPU seconds per second while the port is silent (after start-up settles);
-  CPU/telegram   (CPU time over the measured window - idle rate x window) / telegrams sent;
+Measured per case, in the same process, over several cycles of a feeding window and a
+silent window (so that Home Assistant's own background work is measured in between, not
+guessed from one quiet moment):
+  CPU/telegram   (CPU time of the feeding window - the idle CPU rate of the silent windows
+                 x its length) / telegrams sent; the median of the cycles is reported,
+                 with their range;
+  event loop     the same for the main thread alone (integrations, sensors, state
+                 machine); the rest is other threads, mostly the recorder writing rows;
   rows/telegram  rows the recorder wrote to the ``states`` table for the integration's
-                 entities with last_updated inside the window / telegrams sent. Rows are
-                 counted by their timestamp after the recorder has committed (commit interval
-                 1 s, and we wait for it), so commit batching does not shift the count.
-CPU time is the whole hass process (all threads, recorder included) from /proc/<pid>/stat.
+                 entities with last_updated inside the feeding windows / telegrams sent,
+                 counted after the recorder has committed.
+CPU time comes from /proc/<pid>/task/*/schedstat (nanoseconds on the CPU; the clock ticks of
+.../stat, 10 ms each, are too coarse for a 20 s window of ~1 ms telegrams).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import os
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -45,9 +53,9 @@ from lib_ha import (
 sys.path.insert(0, str(REPO_ROOT))
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-RECORDER = "recorder:\n  commit_interval: 1\n  purge_keep_days: 1\n"
+RECORDER = "recorder:\n"  # Home Assistant's defaults (commit_interval 5 s)
 LOGGER = "logger:\n  default: warning\n"
-COMMIT_WAIT = 3.0  # seconds for the recorder to commit what the window produced
+COMMIT_WAIT = 7.0  # seconds for the recorder to commit what the windows produced
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +69,53 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
-    case: Case
+class Cycle:
+    """One feeding window and the silent window after it."""
+
     telegrams: int
     window: float
-    idle_cpu_rate: float
-    cpu_per_telegram: float
+    cpu: float  # seconds, whole process, feeding window
+    main_cpu: float  # seconds, main thread, feeding window
+    idle_seconds: float
+    idle_cpu: float
+    idle_main_cpu: float
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    case: Case
+    cycles: list[Cycle]
     rows: int
     entities: int
+
+    @property
+    def telegrams(self) -> int:
+        return sum(cycle.telegrams for cycle in self.cycles)
+
+    @property
+    def idle_cpu_rate(self) -> float:
+        return sum(c.idle_cpu for c in self.cycles) / sum(c.idle_seconds for c in self.cycles)
+
+    @property
+    def idle_main_rate(self) -> float:
+        seconds = sum(c.idle_seconds for c in self.cycles)
+        return sum(c.idle_main_cpu for c in self.cycles) / seconds
+
+    def per_telegram(self, main: bool = False) -> list[float]:
+        """CPU seconds per telegram of each cycle, idle rate subtracted."""
+        rate = self.idle_main_rate if main else self.idle_cpu_rate
+        return [
+            ((cycle.main_cpu if main else cycle.cpu) - rate * cycle.window) / cycle.telegrams
+            for cycle in self.cycles
+        ]
+
+    @property
+    def cpu_per_telegram(self) -> float:
+        return statistics.median(self.per_telegram())
+
+    @property
+    def main_per_telegram(self) -> float:
+        return statistics.median(self.per_telegram(main=True))
 
     @property
     def rows_per_telegram(self) -> float:
@@ -200,10 +247,27 @@ class PtyFeeder:
                 time.sleep(0.1)
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def _task_cpu_seconds(stat_dir: str) -> float:
+    """CPU time of one thread: nanoseconds from schedstat, else clock ticks from stat."""
+    try:
+        return int(Path(f"{stat_dir}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"{stat_dir}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU time of all threads, of the main thread) of a process, in seconds."""
+    total = main = 0.0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            seconds = _task_cpu_seconds(f"/proc/{pid}/task/{task}")
+        except OSError:  # a thread that ended meanwhile
+            continue
+        total += seconds
+        if task == str(pid):
+            main = seconds
+    return total, main
 
 
 def count_rows(database: Path, entity_ids: list[str], start: float, end: float) -> int:
@@ -221,8 +285,8 @@ def count_rows(database: Path, entity_ids: list[str], start: float, end: float) 
 
 
 def window_seconds(case: Case, args: argparse.Namespace) -> float:
-    """The measured window: long enough to hold two updates of a throttled case."""
-    return args.window if args.window is not None else max(30.0, 2.0 * case.interval)
+    """A feeding window: long enough to hold two updates of a throttled case."""
+    return args.window if args.window is not None else max(20.0, 2.0 * case.interval)
 
 
 def wait_for_entities(api: HomeAssistantApi, domain: str, timeout: float = 90.0) -> None:
@@ -263,29 +327,41 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
         wait_for_entities(api, case.domain)
         time.sleep(args.warmup)
 
-        # Idle: the same process, entities present, the port silent.
-        feeder.pause()
-        time.sleep(args.settle)
-        cpu0, t0 = process_cpu_seconds(hass.pid), time.monotonic()
-        time.sleep(args.idle)
-        idle_rate = (process_cpu_seconds(hass.pid) - cpu0) / (time.monotonic() - t0)
-
-        feeder.start()
-        time.sleep(args.warmup)
-        sent0, cpu0, t0, wall0 = (
-            feeder.sent,
-            process_cpu_seconds(hass.pid),
-            time.monotonic(),
-            time.time(),
-        )
-        time.sleep(window_seconds(case, args))
-        sent1, cpu1, t1, wall1 = (
-            feeder.sent,
-            process_cpu_seconds(hass.pid),
-            time.monotonic(),
-            time.time(),
-        )
-        feeder.pause()
+        cycles: list[Cycle] = []
+        windows: list[tuple[float, float]] = []  # wall-clock feeding windows, for rows
+        for _ in range(args.cycles):
+            feeder.start()
+            time.sleep(2.0)  # back in the steady state after the silence
+            sent0, (cpu0, main0), t0, wall0 = (
+                feeder.sent,
+                cpu_seconds(hass.pid),
+                time.monotonic(),
+                time.time(),
+            )
+            time.sleep(window_seconds(case, args))
+            sent1, (cpu1, main1), t1, wall1 = (
+                feeder.sent,
+                cpu_seconds(hass.pid),
+                time.monotonic(),
+                time.time(),
+            )
+            feeder.pause()
+            windows.append((wall0, wall1))
+            time.sleep(args.settle)
+            (idle_cpu0, idle_main0), i0 = cpu_seconds(hass.pid), time.monotonic()
+            time.sleep(args.idle)
+            (idle_cpu1, idle_main1), i1 = cpu_seconds(hass.pid), time.monotonic()
+            cycles.append(
+                Cycle(
+                    sent1 - sent0,
+                    t1 - t0,
+                    cpu1 - cpu0,
+                    main1 - main0,
+                    i1 - i0,
+                    idle_cpu1 - idle_cpu0,
+                    idle_main1 - idle_main0,
+                )
+            )
         time.sleep(COMMIT_WAIT)
 
         # Entities with a state: enabled ones (disabled entities are registered, never written).
@@ -293,11 +369,9 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
         entity_ids = [
             entity for entity in api.integration_entities(case.domain) if entity in with_state
         ]
-        telegrams = sent1 - sent0
-        window = t1 - t0
-        cpu = (cpu1 - cpu0) - idle_rate * window
-        rows = count_rows(config_dir / "home-assistant_v2.db", entity_ids, wall0, wall1)
-        return Result(case, telegrams, window, idle_rate, cpu / telegrams, rows, len(entity_ids))
+        database = config_dir / "home-assistant_v2.db"
+        rows = sum(count_rows(database, entity_ids, start, end) for start, end in windows)
+        return Result(case, cycles, rows, len(entity_ids))
     finally:
         feeder.close()
         stop_hass(hass)
@@ -306,20 +380,34 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
     print()
     print(
-        f"Home Assistant 2025.4.4, {args.rate:g} DSMR 5.0.2 telegrams/s through a pty, "
-        f"{args.warmup:g} s warm-up; idle measured {args.idle:g} s after {args.settle:g} s of silence."
+        f"Home Assistant 2025.4.4, {args.rate:g} DSMR 5.0.2 telegrams/s through a pty; "
+        f"{args.cycles} cycles of feeding (20 s, or two update intervals) and "
+        f"{args.idle:g} s of silence after {args.settle:g} s; medians of the cycles."
     )
     header = (
-        f"{'case':<52} {'CPU ms/telegram':>15} {'rows/telegram':>13} {'idle CPU %':>10}"
-        f" {'window s':>8} {'telegrams':>9} {'enabled entities':>16}"
+        f"{'case':<52} {'CPU ms/telegram':>15} {'(cycles)':>17} {'event loop':>10}"
+        f" {'rows/telegram':>13} {'idle CPU %':>10} {'telegrams':>9} {'entities':>8}"
     )
     print(header)
     print("-" * len(header))
     for result in results:
+        spread = result.per_telegram()
         print(
             f"{result.case.label:<52} {result.cpu_per_telegram * 1000:>15.2f}"
-            f" {result.rows_per_telegram:>13.3f} {result.idle_cpu_rate * 100:>10.2f}"
-            f" {result.window:>8.0f} {result.telegrams:>9d} {result.entities:>16d}"
+            f" {min(spread) * 1000:>8.2f}-{max(spread) * 1000:<8.2f}"
+            f" {result.main_per_telegram * 1000:>10.2f} {result.rows_per_telegram:>13.3f}"
+            f" {result.idle_cpu_rate * 100:>10.2f} {result.telegrams:>9d} {result.entities:>8d}"
+        )
+    by_key = {(result.case.domain, result.case.interval): result for result in results}
+    for (domain, interval), core in sorted(by_key.items()):
+        ours = by_key.get(("ch_smart_meter", interval))
+        if domain != "dsmr" or ours is None:
+            continue
+        worst = max(ours.per_telegram()) / min(core.per_telegram())
+        print(
+            f"ch_smart_meter / core dsmr at update interval {interval} s: "
+            f"{ours.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians; "
+            f"worst cycle against best: {worst:.2f})"
         )
 
 
@@ -339,14 +427,19 @@ def main() -> int:
         "--window",
         type=float,
         default=None,
-        help="measured seconds (default: 30, or two update intervals when that is longer)",
+        help="seconds of each feeding window (default: 20, or two update intervals if longer)",
     )
     parser.add_argument(
         "--warmup", type=float, default=5.0, help="seconds fed before measuring (5)"
     )
-    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle measurement (15)")
     parser.add_argument(
-        "--settle", type=float, default=5.0, help="silent seconds before the idle measurement (5)"
+        "--cycles", type=int, default=3, help="feeding and silent windows per case (3)"
+    )
+    parser.add_argument(
+        "--idle", type=float, default=10.0, help="seconds of each silent window (10)"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="silent seconds before each silent window (3)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the configuration directories")
     args = parser.parse_args()
