@@ -4,10 +4,10 @@ chunking, cut-off and oversized frames."""
 from __future__ import annotations
 
 import random
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
