@@ -26,9 +26,9 @@ its remembered outcome; a new one is one ``partition``, one lookup of its OBIS r
 (classified once and cached) and its number read exactly (integer digits and a power of
 ten, the float by correctly rounded integer division, tariff sums in integers); and the
 CRC-16/ARC is 16 parity masks evaluated in C. Each decoder also keeps its meter's last
-telegram (:class:`_Layout`): the next one with the same header and line count is decoded
-from the lines whose text changed (found in C), typically 4-12 of 30-40, falling back to
-the full decode whenever a changed line does not fit.
+telegram (:class:`_Layout`): the next one of the same length is decoded from the lines
+holding the bytes that differ (found by one XOR in C), typically 4-12 of 30-40, falling
+back to the full decode whenever a changed line does not fit.
 
 Decoding rules
 --------------
@@ -48,14 +48,14 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from importlib import import_module
-from itertools import compress
-from operator import ne
+from itertools import accumulate
 from typing import Any, Final
 
 from ..crc import crc16_arc
@@ -484,6 +484,7 @@ type _Exact = tuple[int, int]
 type _ParsedLine = tuple[int, str, float | None, str | None, _Exact]
 
 _NO_EXACT: Final[_Exact] = (0, 0)
+_NEWLINE: Final = 0x0A
 _SKIPPED: Final[_ParsedLine] = (_SKIP, "", None, None, _NO_EXACT)
 _LINES: dict[str, _ParsedLine] = {}
 _LINES_LIMIT: Final = 512  # a telegram has ~20-60 lines; ~half change every second
@@ -648,16 +649,19 @@ def check_crc(telegram: bytes) -> bool:
 class _Layout:
     """A decoded telegram kept to decode the next one of the same meter by its changes.
 
-    A meter sends the same lines in the same order every time, and only some of them
-    change (time, power, one energy register, phases): the next telegram with the same
-    header line and as many lines is decoded by parsing only the lines whose text
-    differs, as long as each of them is still the same kind of line for the same code.
-    Anything else (a line that changes meaning, an identifier or version that changes, a
-    layout that repeats a code) takes the full decode, which is the reference: the tests
-    compare both on long streams.
+    A meter sends the same lines in the same order every time, mostly with the same
+    widths, and only some of them change (time, power, one energy register, phases): the
+    next telegram of the same length is compared with this one as two integers (one XOR,
+    in C), and only the lines holding differing bytes are parsed, as long as each of them
+    still ends where it ended and is the same kind of line for the same code. Anything
+    else (another length, a changed header, a line that changes meaning, an identifier
+    or version that changes, a layout that repeats a code) takes the full decode, which
+    is the reference: the tests compare both on long random streams.
     """
 
-    lines: list[str]
+    telegram: bytes
+    starts: list[int]  # offset of each line, then len(telegram) + 1: line i ends at
+    # starts[i + 1] - 1, where its "\n" is (the last line has none)
     parsed: list[_ParsedLine]  # per line
     values: dict[str, float]  # the reading's values (sums included)
     tariffs: dict[str, dict[str, _Exact]]  # computed total -> its registers
@@ -690,8 +694,9 @@ def _parsed(line: str) -> _ParsedLine:
     return parsed
 
 
-def _decode_lines(lines: list[str], has_crc: bool, encrypted: bool) -> _Layout | None:
+def _decode_lines(telegram: bytes, has_crc: bool, encrypted: bool) -> _Layout | None:
     """Every line of a telegram; ``None`` when it has no CRC and no value (not a telegram)."""
+    lines = telegram.decode("latin-1").split("\n")
     flag, model, identification = _identification(lines[0].rstrip("\r"))
 
     values: dict[str, float] = {}
@@ -751,7 +756,8 @@ def _decode_lines(lines: list[str], has_crc: bool, encrypted: bool) -> _Layout |
             ),
         )
     return _Layout(
-        lines,
+        telegram,
+        [0, *accumulate(len(line) + 1 for line in lines)],
         parsed_lines,
         values,
         computed,
@@ -773,10 +779,14 @@ def _reusable(layout: _Layout) -> bool:
     return len(codes) == len(set(codes)) and times <= 1
 
 
-def _advance(layout: _Layout, lines: list[str]) -> _Layout | None:
-    """The next telegram of the same layout, from its changed lines; ``None`` when a
-    changed line does not fit the layout (then the full decode runs)."""
-    old_lines = layout.lines
+def _advance(layout: _Layout, telegram: bytes) -> _Layout | None:
+    """The next telegram of the same layout, from its changed lines; ``None`` when it
+    does not fit the layout (then the full decode runs)."""
+    old_telegram = layout.telegram
+    size = len(telegram)
+    if size != len(old_telegram):
+        return None
+    starts = layout.starts
     old_parsed = layout.parsed
     values = layout.values
     tariffs = layout.tariffs
@@ -784,9 +794,19 @@ def _advance(layout: _Layout, lines: list[str]) -> _Layout | None:
     updates: list[tuple[int, _ParsedLine]] = []
     copied = False
     dirty: set[str] | None = None
-    # Indices of the lines whose text differs, found in C (no bytecode per line).
-    for index in compress(range(len(lines)), map(ne, lines, old_lines)):
-        parsed = _parsed(lines[index])
+    # The differing bytes as set bits (the first byte highest); one step per changed line.
+    difference = int.from_bytes(telegram, "big") ^ int.from_bytes(old_telegram, "big")
+    while difference:
+        first = size - 1 - ((difference.bit_length() - 1) >> 3)
+        index = bisect_right(starts, first) - 1
+        if index == 0:
+            return None  # another header: another meter or firmware
+        end = starts[index + 1] - 1  # where the line's "\n" is (or the end)
+        line = telegram[starts[index] : end]
+        if (end < size and telegram[end] != _NEWLINE) or _NEWLINE in line:
+            return None  # the line boundaries moved
+        difference &= (1 << ((size - end) << 3)) - 1  # the bytes after this line
+        parsed = _parsed(line.decode("latin-1"))
         kind = parsed[0]
         old = old_parsed[index]
         if kind != old[0]:
@@ -824,7 +844,8 @@ def _advance(layout: _Layout, lines: list[str]) -> _Layout | None:
         for index, parsed in updates:
             parsed_lines[index] = parsed
     return _Layout(
-        lines,
+        telegram,
+        starts,
         parsed_lines,
         values,
         tariffs,
@@ -855,20 +876,13 @@ def decode_telegram(
     if telegram[:1] != b"/":
         raise UnsupportedFrame("not a DSMR telegram (does not start with '/')")
     has_crc = check_crc(telegram)
-    lines = telegram.decode("latin-1").split("\n")
 
     layout = None
     previous = memory.layout if memory is not None else None
-    if (
-        previous is not None
-        and len(lines) == len(previous.lines)
-        and lines[0] == previous.lines[0]
-        and has_crc == previous.has_crc
-        and encrypted == previous.encrypted
-    ):
-        layout = _advance(previous, lines)
+    if previous is not None and has_crc == previous.has_crc and encrypted == previous.encrypted:
+        layout = _advance(previous, telegram)
     if layout is None:
-        layout = _decode_lines(lines, has_crc, encrypted)
+        layout = _decode_lines(telegram, has_crc, encrypted)
         if layout is None:
             raise MalformedFrame("no CRC and no value line: not a telegram")
         if memory is not None:
