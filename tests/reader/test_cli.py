@@ -229,6 +229,13 @@ def test_main_in_process_for_usage_errors(capsys: pytest.CaptureFixture[str]) ->
 # -- simulate and read, end to end ---------------------------------------------------------
 
 
+def _interruptible() -> None:
+    # A shell without job control starts background commands with SIGINT ignored (POSIX),
+    # and children inherit that: the simulator must get Ctrl-C as a terminal would send
+    # it even when the test run itself was started in the background.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_simulator(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", MODULE, "simulate", *args],
@@ -236,6 +243,7 @@ def start_simulator(*args: str) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,  # noqa: PLW1509 - one signal call, no locks
     )
     assert process.stderr is not None
     line = process.stderr.readline()
