@@ -684,6 +684,7 @@ class DecodeMemory:
 
 
 def _parsed(line: str) -> _ParsedLine:
+    """What a line says, remembered by its text (see _LINES)."""
     memo = _LINES
     parsed = memo.get(line)
     if parsed is None:
@@ -706,14 +707,8 @@ def _decode_lines(telegram: bytes, has_crc: bool, encrypted: bool) -> _Layout | 
     version = ""
     belgian = False
     parsed_lines: list[_ParsedLine] = [_SKIPPED]
-    memo = _LINES
     for line in lines[1:]:
-        parsed = memo.get(line)
-        if parsed is None:
-            parsed = _parse_line(line)
-            if len(memo) >= _LINES_LIMIT:
-                memo.clear()
-            memo[line] = parsed
+        parsed = _parsed(line)
         parsed_lines.append(parsed)
         kind, code, value, total, exact = parsed
         if kind <= _TARIFF:
