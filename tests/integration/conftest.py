@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -19,6 +21,7 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ch_smart_meter import config_flow
 from custom_components.ch_smart_meter.const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
@@ -34,6 +37,8 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
     encode_telegram,
     encrypt_smarty,
 )
+from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, run
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator
 
 METER_ID = DEFAULT_EQUIPMENT_ID
 # The key of the encrypted test meter: a test value, never a real meter's key.
@@ -235,6 +240,31 @@ def mock_config_entry(
         options={CONF_UPDATE_INTERVAL: update_interval},
         entry_id="01JCHSMARTMETERTESTENTRY00",
     )
+
+
+@contextlib.asynccontextmanager
+async def meter_on_by_id_pty(
+    simulator: Simulator, tmp_path: Path, by_id_name: str
+) -> AsyncIterator[tuple[str, Path]]:
+    """A simulated meter on a pseudo-terminal that the config flow lists like a USB adapter
+    (a fake /dev/serial/by-id link, an FTDI description): yields (pty path, by-id path)."""
+    output = PtyOutput(simulator)
+    task = asyncio.get_running_loop().create_task(run(simulator, output))
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / by_id_name).symlink_to(output.path)
+    ports = [SimpleNamespace(device=output.path, description="FT232R USB UART")]
+    try:
+        with (
+            patch.object(config_flow, "SERIAL_BY_ID", str(by_id)),
+            patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+        ):
+            yield output.path, by_id / by_id_name
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await output.close()
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -8,7 +8,6 @@ the check itself are replaced.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Generator, Mapping
@@ -40,7 +39,6 @@ from custom_components.ch_smart_meter.const import (
     DOMAIN,
 )
 from custom_components.ch_smart_meter.reader.errors import FrameError, NoData
-from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, run
 from custom_components.ch_smart_meter.reader.simulate.source import Simulator, create_source
 from custom_components.ch_smart_meter.reader.standards import Profile, get_spec
 
@@ -50,6 +48,7 @@ from .conftest import (
     FakeMeter,
     encrypted_telegram,
     entry_data,
+    meter_on_by_id_pty,
     telegram,
     wait_until,
 )
@@ -71,21 +70,8 @@ def quick_probe() -> Generator[None]:
 async def simulated_pty(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """A simulated DSMR meter on a pseudo-terminal, linked from a fake /dev/serial/by-id."""
     simulator = Simulator(create_source("dsmr"), interval=0.2)
-    output = PtyOutput(simulator)
-    task = asyncio.get_running_loop().create_task(run(simulator, output))
-    by_id = tmp_path / "by-id"
-    by_id.mkdir()
-    (by_id / BY_ID_NAME).symlink_to(output.path)
-    ports = [SimpleNamespace(device=output.path, description="FT232R USB UART")]
-    with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(by_id)),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
-    ):
-        yield output.path, by_id / BY_ID_NAME
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await output.close()
+    async with meter_on_by_id_pty(simulator, tmp_path, BY_ID_NAME) as ports:
+        yield ports
 
 
 async def _start(hass: HomeAssistant) -> FlowResult:

@@ -8,11 +8,9 @@ machine has no USB adapters) is replaced.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -36,7 +34,6 @@ from custom_components.ch_smart_meter.const import (
     CONF_URL,
     DOMAIN,
 )
-from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, run
 from custom_components.ch_smart_meter.reader.simulate.source import (
     Simulator,
     SourceOptions,
@@ -44,7 +41,7 @@ from custom_components.ch_smart_meter.reader.simulate.source import (
 )
 from custom_components.ch_smart_meter.reader.standards import get_spec
 
-from .conftest import wait_until
+from .conftest import meter_on_by_id_pty, wait_until
 
 DLMS = ("p1-dlms", "lg-mbus", "kamstrup-dlms")
 # Test keys of the simulated meters, never a real meter's.
@@ -342,20 +339,8 @@ async def am550_on_a_pty(tmp_path: Path) -> AsyncIterator[Path]:
         "p1-dlms", SourceOptions(key=EK, authentication_key=AK, model="iskra-am550")
     )
     simulator = Simulator(source, interval=0.2, start=datetime(2026, 6, 27, 12, tzinfo=UTC))
-    output = PtyOutput(simulator)
-    task = asyncio.get_running_loop().create_task(run(simulator, output))
-    by_id = tmp_path / "by-id"
-    by_id.mkdir()
-    (by_id / BY_ID_NAME).symlink_to(output.path)
-    ports = [SimpleNamespace(device=output.path, description="FT232R USB UART")]
-    with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(by_id)),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
-    ):
-        yield by_id / BY_ID_NAME
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await output.close()
+    async with meter_on_by_id_pty(simulator, tmp_path, BY_ID_NAME) as (_pty, by_id):
+        yield by_id
 
 
 @pytest.mark.usefixtures("unload_entries")
