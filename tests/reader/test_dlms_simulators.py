@@ -33,9 +33,13 @@ from custom_components.ch_smart_meter.reader.dlms import cipher
 from custom_components.ch_smart_meter.reader.errors import DecryptionFailed, KeyRequired
 from custom_components.ch_smart_meter.reader.model import Standard
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
+from custom_components.ch_smart_meter.reader.simulate import dlms_link as link
 from custom_components.ch_smart_meter.reader.simulate import dlms_meters as meters
+from custom_components.ch_smart_meter.reader.simulate import dlms_models as models
+from custom_components.ch_smart_meter.reader.simulate import meters as simulators
 from custom_components.ch_smart_meter.reader.simulate import source as sim_source
 from tests.conftest import testdata_dir as captures
+from tests.reader.crc_reference import crc16_x25_bitwise
 
 SWISS = ZoneInfo("Europe/Zurich")
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
@@ -43,16 +47,6 @@ AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 
 
 # -- independent helpers (test side only) ----------------------------------------------
-
-
-def crc_x25_bitwise(data: bytes) -> int:
-    """CRC-16/X.25 bit by bit: reflected 0x1021 (= 0x8408), init 0xFFFF, final XOR 0xFFFF."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
 
 
 def _address_length(frame: bytes, start: int) -> int:
@@ -73,13 +67,13 @@ def hdlc_parts(frame: bytes) -> dict[str, object]:
     source_length = _address_length(frame, source_start)
     control_at = source_start + source_length
     body_end = len(frame) - 3
-    assert int.from_bytes(frame[body_end : body_end + 2], "little") == crc_x25_bitwise(
+    assert int.from_bytes(frame[body_end : body_end + 2], "little") == crc16_x25_bitwise(
         frame[1:body_end]
     )
     information = b""
     if body_end > control_at + 1:
         hcs = int.from_bytes(frame[control_at + 1 : control_at + 3], "little")
-        assert hcs == crc_x25_bitwise(frame[1 : control_at + 1])
+        assert hcs == crc16_x25_bitwise(frame[1 : control_at + 1])
         information = frame[control_at + 3 : body_end]
     return {
         "segmented": bool(frame_format & 0x0800),
@@ -97,7 +91,7 @@ def gbt_apdu(frames: list[bytes] | tuple[bytes, ...]) -> bytes:
         information = hdlc_parts(frame)["information"]
         assert isinstance(information, bytes)
         if index == 0:
-            assert information[:3] == enc.LLC_HEADER
+            assert information[:3] == link.LLC_HEADER
             information = information[3:]
         assert information[0] == 0xE0
         assert int.from_bytes(information[2:4], "big") == index + 1
@@ -120,7 +114,7 @@ def hex_frames(path: Path) -> list[bytes]:
 
 
 def test_test_side_crc_matches_the_published_check_value() -> None:
-    assert crc_x25_bitwise(b"123456789") == 0x906E
+    assert crc16_x25_bitwise(b"123456789") == 0x906E
 
 
 @pytest.mark.parametrize(
@@ -288,39 +282,39 @@ def test_hand_built_hdlc_frame() -> None:
     information = bytes.fromhex("e6e700") + bytes.fromhex("0f00000001000201110a")
     length = 2 + 2 + 1 + 1 + 2 + len(information) + 2
     header = bytes((0xA0, length, 0xCE, 0xFF, 0x03, 0x13))
-    hcs = crc_x25_bitwise(header).to_bytes(2, "little")
-    fcs = crc_x25_bitwise(header + hcs + information).to_bytes(2, "little")
+    hcs = crc16_x25_bitwise(header).to_bytes(2, "little")
+    fcs = crc16_x25_bitwise(header + hcs + information).to_bytes(2, "little")
     expected = b"\x7e" + header + hcs + information + fcs + b"\x7e"
-    built = enc.hdlc_frame(
-        information, destination=enc.hdlc_address(0x67, 0x7F), source=enc.hdlc_address(1)
+    built = link.hdlc_frame(
+        information, destination=link.hdlc_address(0x67, 0x7F), source=link.hdlc_address(1)
     )
     assert built == expected
     assert built.hex().startswith("7ea017ceff0313")
 
 
 def test_hdlc_frame_without_information_has_no_hcs() -> None:
-    frame = enc.hdlc_frame(b"", destination=b"\x03", source=b"\x21", control=0x93)
+    frame = link.hdlc_frame(b"", destination=b"\x03", source=b"\x21", control=0x93)
     body = bytes((0xA0, 0x07, 0x03, 0x21, 0x93))
-    assert frame == b"\x7e" + body + crc_x25_bitwise(body).to_bytes(2, "little") + b"\x7e"
+    assert frame == b"\x7e" + body + crc16_x25_bitwise(body).to_bytes(2, "little") + b"\x7e"
 
 
 def test_hdlc_addresses() -> None:
-    assert enc.hdlc_address(0x67, 0x7F) == b"\xce\xff"
-    assert enc.hdlc_address(0x01) == b"\x03"
-    assert enc.hdlc_address(0x01, 0x11) == b"\x02\x23"
-    assert enc.hdlc_address(0x10, 0x00, 0x01, 0x7F) == b"\x20\x00\x02\xff"
+    assert link.hdlc_address(0x67, 0x7F) == b"\xce\xff"
+    assert link.hdlc_address(0x01) == b"\x03"
+    assert link.hdlc_address(0x01, 0x11) == b"\x02\x23"
+    assert link.hdlc_address(0x10, 0x00, 0x01, 0x7F) == b"\x20\x00\x02\xff"
     for parts in ((1, 2, 3), (0x80,), ()):
         with pytest.raises(ValueError):
-            enc.hdlc_address(*parts)
+            link.hdlc_address(*parts)
     with pytest.raises(ValueError):  # extension bit on a non-final byte
-        enc.hdlc_frame(b"x", destination=b"\x03\x03", source=b"\x03")
+        link.hdlc_frame(b"x", destination=b"\x03\x03", source=b"\x03")
     with pytest.raises(ValueError):
-        enc.hdlc_frame(bytes(2100), destination=b"\x03", source=b"\x03")
+        link.hdlc_frame(bytes(2100), destination=b"\x03", source=b"\x03")
 
 
 def test_hdlc_s_bit_segmentation() -> None:
-    information = enc.LLC_HEADER + bytes(range(256)) * 2
-    frames = enc.hdlc_segments(
+    information = link.LLC_HEADER + bytes(range(256)) * 2
+    frames = link.hdlc_segments(
         information, max_information=154, destination=b"\xcf", source=b"\x02\x23"
     )
     parts = [hdlc_parts(frame) for frame in frames]
@@ -332,7 +326,7 @@ def test_hdlc_s_bit_segmentation() -> None:
 
 def test_mbus_long_frames() -> None:
     apdu = bytes(range(256)) * 2 + bytes(88)
-    frames = enc.mbus_long_frames(apdu)
+    frames = link.mbus_long_frames(apdu)
     assert [frame[6] for frame in frames] == [0x00, 0x01, 0x12]
     rebuilt = b""
     for frame in frames:
@@ -344,10 +338,10 @@ def test_mbus_long_frames() -> None:
         rebuilt += frame[9:-2]
     assert rebuilt == apdu
     assert [len(f) for f in frames] == [261, 261, 600 - 500 + 11]
-    two = enc.mbus_long_frames(bytes(300))
+    two = link.mbus_long_frames(bytes(300))
     assert [frame[6] for frame in two] == [0x00, 0x11]
     with pytest.raises(ValueError):
-        enc.mbus_long_frames(bytes(17 * 250))
+        link.mbus_long_frames(bytes(17 * 250))
 
 
 # -- general-glo-ciphering, checked by the library's reader ----------------------------
@@ -460,7 +454,7 @@ def test_ciphering_suite_one_and_bad_arguments() -> None:
 
 
 def _meter(
-    model: meters.DlmsMeterModel, identity: meters.Identity, invoke_id: int
+    model: models.DlmsMeterModel, identity: meters.Identity, invoke_id: int
 ) -> meters.SimulatedDlmsMeter:
     meter = meters.SimulatedDlmsMeter(model)
     meter.identity = identity
@@ -470,7 +464,7 @@ def _meter(
 
 def test_e450_push_matches_a_real_vse2026_push() -> None:
     frames = hex_frames(captures("dlms_lg") / "scs__lg_e450_plain_vse2026.hex")
-    meter = _meter(meters.LG_E450, meters.Identity("LGZ1030653520967", "1909113"), 0xD7DD82)
+    meter = _meter(models.LG_E450, meters.Identity("LGZ1030653520967", "1909113"), 0xD7DD82)
     counts = {
         "1.8.0": 482939, "2.8.0": 0, "3.8.0": 37, "4.8.0": 344697, "1.7.0": 28, "2.7.0": 0,
         "32.7.0": 236, "52.7.0": 236, "72.7.0": 0, "31.7.0": 9, "51.7.0": 8, "71.7.0": 0,
@@ -489,7 +483,7 @@ def test_e450_push_matches_a_real_vse2026_push() -> None:
 
 def test_e360_push_matches_a_real_frame() -> None:
     frames = hex_frames(captures("dlms_lg") / "scs__lg_e360_plain_vse2026.hex")
-    meter = _meter(meters.LG_E360, meters.Identity("LGZ1030163598905", ""), 0x9EE)
+    meter = _meter(models.LG_E360, meters.Identity("LGZ1030163598905", ""), 0x9EE)
     counts = {
         "1.8.0": 21956, "2.8.0": 4547, "3.8.0": 27256, "4.8.0": 4432, "1.7.0": 11, "2.7.0": 0,
         "32.7.0": 2357, "52.7.0": 0, "72.7.0": 0, "31.7.0": 6, "51.7.0": 0, "71.7.0": 0,
@@ -503,7 +497,7 @@ def test_e360_push_matches_a_real_frame() -> None:
 
 def test_am550_push_matches_real_segmented_frames() -> None:
     frames = hex_frames(captures("dlms_other") / "scs__iskra_am550_ch_plain_vse2026.hex")
-    meter = _meter(meters.ISKRA_AM550, meters.Identity("ISK1030783821282", ""), 0x2665D)
+    meter = _meter(models.ISKRA_AM550, meters.Identity("ISK1030783821282", ""), 0x2665D)
     counts = {
         "1.8.0": 15207, "2.8.0": 8987, "3.8.0": 12784, "4.8.0": 5654, "1.7.0": 27, "2.7.0": 0,
         "32.7.0": 2347, "52.7.0": 0, "72.7.0": 0, "31.7.0": 12, "51.7.0": 0, "71.7.0": 0,
@@ -522,7 +516,7 @@ KAMSTRUP_10S = {
 def test_kamstrup_10s_list_matches_a_real_swiss_frame() -> None:
     frames = hex_frames(captures("dlms_kamstrup") / "amsreader__kamstrup_gh196-1.hex")
     meter = _meter(
-        meters.KAMSTRUP_OMNIPOWER, meters.Identity("", "5706567329747082", "6841131BN240101063"), 0
+        models.KAMSTRUP_OMNIPOWER, meters.Identity("", "5706567329747082", "6841131BN240101063"), 0
     )
     push = meter.push_counts(KAMSTRUP_10S, datetime(2022, 2, 13, 16, 28, 10, tzinfo=SWISS))
     assert list(push.frames) == frames
@@ -533,7 +527,7 @@ def test_kamstrup_10s_list_matches_a_real_swiss_frame() -> None:
 def test_kamstrup_hourly_list_matches_a_real_frame() -> None:
     frames = hex_frames(captures("dlms_kamstrup") / "amsreader__kamstrup_em001-1.hex")
     meter = _meter(
-        meters.KAMSTRUP_OMNIPOWER, meters.Identity("", "5706567202753025", "6841131BN243101040"), 0
+        models.KAMSTRUP_OMNIPOWER, meters.Identity("", "5706567202753025", "6841131BN243101040"), 0
     )
     counts = {
         "1.7.0": 1247, "2.7.0": 0, "3.7.0": 0, "4.7.0": 417, "31.7.0": 189, "51.7.0": 327,
@@ -550,13 +544,13 @@ def test_kamstrup_single_phase_list_matches_a_real_sample() -> None:
         captures("dlms_kamstrup") / "amshan__kamstrup_no_list_1_single_phase_real_sample.llcpdu.hex"
     )
     meter = _meter(
-        meters.KAMSTRUP_OMNIPOWER_1PH,
+        models.KAMSTRUP_OMNIPOWER_1PH,
         meters.Identity("", "5705705705705702", "6861111BN242101040"),
         0,
     )
     counts = {"1.7.0": 1896, "2.7.0": 0, "3.7.0": 0, "4.7.0": 493, "31.7.0": 896, "32.7.0": 225}
     push = meter.push_counts(counts, datetime(2022, 1, 17, 12, 44, 40, tzinfo=SWISS))
-    assert enc.LLC_HEADER + push.notification == hex_frames(path)[0]
+    assert link.LLC_HEADER + push.notification == hex_frames(path)[0]
     assert set(push.values) == set(counts)
 
 
@@ -580,7 +574,7 @@ def test_sc30_ciphering_and_gbt_frames_match_a_real_encrypted_e450() -> None:
         authentication_key=ak,
     )
     assert rebuilt == apdu
-    assert meters.LG_E450.link.frames(rebuilt) == frames
+    assert models.LG_E450.link.frames(rebuilt) == frames
 
 
 def test_sc20_ciphering_and_gbt_frames_match_a_real_encrypted_e570() -> None:
@@ -598,10 +592,10 @@ def test_sc20_ciphering_and_gbt_frames_match_a_real_encrypted_e570() -> None:
     # The E570 sends fixed blocks of 116 bytes to HDLC address CE 9B.
     blocks = enc.general_block_transfer(rebuilt, 116)
     rebuilt_frames = [
-        enc.hdlc_frame(
-            (enc.LLC_HEADER if index == 0 else b"") + block,
-            destination=enc.hdlc_address(0x67, 0x4D),
-            source=enc.hdlc_address(1),
+        link.hdlc_frame(
+            (link.LLC_HEADER if index == 0 else b"") + block,
+            destination=link.hdlc_address(0x67, 0x4D),
+            source=link.hdlc_address(1),
         )
         for index, block in enumerate(blocks)
     ]
@@ -642,11 +636,11 @@ def _obis_text(raw: bytes) -> str:
 
 
 def _gurux_values(
-    model: meters.DlmsMeterModel, body: list[object]
+    model: models.DlmsMeterModel, body: list[object]
 ) -> tuple[dict[str, object], list[str]]:
     """Values by OBIS reference, and the identity strings, from gurux's decoded body."""
     values: dict[str, object] = {}
-    if model.layout is meters.Layout.PUSH_OBJECT_LIST:
+    if model.layout is models.Layout.PUSH_OBJECT_LIST:
         definitions = body[0]
         assert isinstance(definitions, list)
         for definition, value in zip(definitions[1:], body[1:], strict=True):
@@ -673,14 +667,14 @@ CIPHERINGS = {
 
 
 @pytest.mark.parametrize("ciphering", CIPHERINGS, ids=str)
-@pytest.mark.parametrize("model_id", meters.MODELS)
+@pytest.mark.parametrize("model_id", models.MODELS)
 def test_gurux_decodes_every_simulated_push(model_id: str, ciphering: str) -> None:
-    model = meters.MODELS[model_id]
+    model = models.MODELS[model_id]
     settings = CIPHERINGS[ciphering]
     meter = meters.SimulatedDlmsMeter(model, seed=11, ciphering=settings)
     moment = datetime(2025, 7, 1, 12, 0, 0, tzinfo=SWISS)
     push = meter.push_at(moment, hourly=bool(model.hourly_objects))
-    mbus = isinstance(model.link, meters.MbusLink)
+    mbus = isinstance(model.link, models.MbusLink)
     frames = (_mbus_apdu(push.frames),) if mbus else push.frames
     notify = _gurux_notification(
         frames,
@@ -691,7 +685,7 @@ def test_gurux_decodes_every_simulated_push(model_id: str, ciphering: str) -> No
     values, texts = _gurux_values(model, list(notify.value))
     objects = model.hourly_objects or model.objects
     for item in objects:
-        if item.kind is meters.ObjectKind.REGISTER and item.code in push.counts:
+        if item.kind is models.ObjectKind.REGISTER and item.code in push.counts:
             assert values[item.obis] == push.counts[item.code], item.obis
     assert push.meter_id in texts
     # Header time: naive wall time when the deviation is not specified, else aware.
@@ -706,16 +700,16 @@ def test_gurux_decodes_every_simulated_push(model_id: str, ciphering: str) -> No
 # -- the simulated meters --------------------------------------------------------------
 
 
-def _pushes(model: meters.DlmsMeterModel, seed: int, start: datetime, step: timedelta, count: int):
+def _pushes(model: models.DlmsMeterModel, seed: int, start: datetime, step: timedelta, count: int):
     meter = meters.SimulatedDlmsMeter(model, seed=seed)
     return [meter.push_at(start + step * index) for index in range(count)]
 
 
 def test_simulated_meters_are_deterministic() -> None:
     start = datetime(2025, 3, 1, 8, 0, tzinfo=SWISS)
-    first = _pushes(meters.LG_E450, 7, start, timedelta(seconds=5), 5)
-    second = _pushes(meters.LG_E450, 7, start, timedelta(seconds=5), 5)
-    other = _pushes(meters.LG_E450, 8, start, timedelta(seconds=5), 5)
+    first = _pushes(models.LG_E450, 7, start, timedelta(seconds=5), 5)
+    second = _pushes(models.LG_E450, 7, start, timedelta(seconds=5), 5)
+    other = _pushes(models.LG_E450, 8, start, timedelta(seconds=5), 5)
     assert [p.wire for p in first] == [p.wire for p in second]
     assert [p.wire for p in first] != [p.wire for p in other]
 
@@ -723,7 +717,7 @@ def test_simulated_meters_are_deterministic() -> None:
 def test_a_day_of_e450_pushes_is_physically_consistent() -> None:
     start = datetime(2025, 6, 21, 0, 0, tzinfo=SWISS)
     step = timedelta(minutes=5)
-    pushes = _pushes(meters.LG_E450, 3, start, step, 288)
+    pushes = _pushes(models.LG_E450, 3, start, step, 288)
     exported = imported = False
     for before, after in itertools.pairwise(pushes):
         for code in ("1.8.0", "2.8.0", "3.8.0", "4.8.0"):
@@ -749,8 +743,8 @@ def test_a_day_of_e450_pushes_is_physically_consistent() -> None:
 
 def test_p1_models_send_voltages_in_tenths_and_the_e450_in_volts() -> None:
     start = datetime(2025, 6, 21, 12, 0, tzinfo=SWISS)
-    e360 = _pushes(meters.LG_E360, 4, start, timedelta(seconds=10), 1)[0]
-    e450 = _pushes(meters.LG_E450, 4, start, timedelta(seconds=10), 1)[0]
+    e360 = _pushes(models.LG_E360, 4, start, timedelta(seconds=10), 1)[0]
+    e450 = _pushes(models.LG_E450, 4, start, timedelta(seconds=10), 1)[0]
     assert e360.values["32.7.0"] == Decimal(e360.counts["32.7.0"]) / 10
     assert (
         e360.values["32.7.0"].quantize(Decimal(1), rounding="ROUND_HALF_UP")
@@ -761,7 +755,7 @@ def test_p1_models_send_voltages_in_tenths_and_the_e450_in_volts() -> None:
 
 def test_invoke_ids_and_invocation_counters() -> None:
     start = datetime(2025, 1, 10, 9, 0, tzinfo=SWISS)
-    e450 = meters.SimulatedDlmsMeter(meters.LG_E450, seed=2, ciphering=meters.Ciphering(EK, AK))
+    e450 = meters.SimulatedDlmsMeter(models.LG_E450, seed=2, ciphering=meters.Ciphering(EK, AK))
     pushes = [e450.push_at(start + timedelta(seconds=5 * i)) for i in range(3)]
     ids = [int.from_bytes(p.notification[1:5], "big") for p in pushes]
     assert ids[1] == ids[0] + 1 and ids[2] == ids[1] + 1
@@ -770,7 +764,7 @@ def test_invoke_ids_and_invocation_counters() -> None:
     assert all(_parse(p.apdu).invocation_counter == p.invocation_counter for p in pushes)
     assert pushes[0].apdu[2:5] == b"LGZ" and pushes[0].frames[0][3:5] == b"\xce\xff"
     kamstrup = meters.SimulatedDlmsMeter(
-        meters.KAMSTRUP_OMNIPOWER, seed=2, ciphering=meters.Ciphering(EK, AK)
+        models.KAMSTRUP_OMNIPOWER, seed=2, ciphering=meters.Ciphering(EK, AK)
     )
     k_pushes = [kamstrup.push_at(start + timedelta(seconds=10 * i)) for i in range(2)]
     assert all(p.notification[1:5] == bytes(4) for p in k_pushes)
@@ -781,7 +775,7 @@ def test_invoke_ids_and_invocation_counters() -> None:
 
 def test_kamstrup_sends_the_hourly_list_with_the_first_push_of_each_hour() -> None:
     start = datetime(2025, 1, 10, 11, 59, 30, tzinfo=SWISS)
-    pushes = _pushes(meters.KAMSTRUP_OMNIPOWER, 5, start, timedelta(seconds=10), 10)
+    pushes = _pushes(models.KAMSTRUP_OMNIPOWER, 5, start, timedelta(seconds=10), 10)
     assert [p.hourly for p in pushes] == [False, False, False, True] + [False] * 6
     hourly = pushes[3]
     assert hourly.timestamp == datetime(2025, 1, 10, 12, 0, 0, tzinfo=SWISS)
@@ -790,14 +784,14 @@ def test_kamstrup_sends_the_hourly_list_with_the_first_push_of_each_hour() -> No
     # Energies in 10 Wh units: the register shows whole hundredths of a kWh.
     assert hourly.values["1.8.0"] == Decimal(hourly.counts["1.8.0"]) / 100
     clock = enc.date_time_octet_string(
-        meters.KAMSTRUP_OMNIPOWER.clock_time.encode(hourly.timestamp)
+        models.KAMSTRUP_OMNIPOWER.clock_time.encode(hourly.timestamp)
     )
     assert enc.obis_code("0-1:1.0.0") + clock in hourly.notification
 
 
 def test_single_phase_kamstrup_pads_absent_phases_with_null_data() -> None:
     start = datetime(2025, 1, 10, 12, 0, 0, tzinfo=SWISS)
-    push = _pushes(meters.KAMSTRUP_OMNIPOWER_1PH, 5, start, timedelta(seconds=10), 1)[0]
+    push = _pushes(models.KAMSTRUP_OMNIPOWER_1PH, 5, start, timedelta(seconds=10), 1)[0]
     body = push.notification[18:]
     assert body[:2] == b"\x02\x19"  # still 25 elements
     assert enc.obis_code("1-1:51.7.0") not in body
@@ -807,7 +801,7 @@ def test_single_phase_kamstrup_pads_absent_phases_with_null_data() -> None:
 
 def test_keys_never_appear_in_reprs() -> None:
     settings = meters.Ciphering(EK, AK)
-    meter = meters.SimulatedDlmsMeter(meters.LG_E450, ciphering=settings)
+    meter = meters.SimulatedDlmsMeter(models.LG_E450, ciphering=settings)
     for text in (repr(settings), repr(meter)):
         assert EK.hex() not in text.lower() and AK.hex() not in text.lower()
         assert repr(EK) not in text and repr(AK) not in text
@@ -819,14 +813,14 @@ def test_keys_never_appear_in_reprs() -> None:
 @pytest.mark.parametrize(
     ("standard", "model"),
     [
-        (Standard.LG_MBUS, meters.LG_E450),
-        (Standard.P1_DLMS, meters.LG_E360),
-        (Standard.KAMSTRUP_DLMS, meters.KAMSTRUP_OMNIPOWER),
+        (Standard.LG_MBUS, models.LG_E450),
+        (Standard.P1_DLMS, models.LG_E360),
+        (Standard.KAMSTRUP_DLMS, models.KAMSTRUP_OMNIPOWER),
     ],
 )
-def test_registered_sources(standard: Standard, model: meters.DlmsMeterModel) -> None:
-    assert standard in sim_source.available_standards()
-    source = sim_source.create_source(
+def test_registered_sources(standard: Standard, model: models.DlmsMeterModel) -> None:
+    assert standard in simulators.available_standards()
+    source = simulators.create_source(
         standard, sim_source.SourceOptions(seed=4, key=EK, authentication_key=AK)
     )
     assert isinstance(source, meters.DlmsSource)
@@ -849,8 +843,8 @@ def test_registered_sources(standard: Standard, model: meters.DlmsMeterModel) ->
     ],
 )
 def test_sources_offer_the_other_models_of_a_standard(standard: Standard, model_id: str) -> None:
-    source = sim_source.create_source(standard, sim_source.SourceOptions(model=model_id))
+    source = simulators.create_source(standard, sim_source.SourceOptions(model=model_id))
     assert isinstance(source, meters.DlmsSource)
-    assert source.meter.model is meters.MODELS[model_id]
+    assert source.meter.model is models.MODELS[model_id]
     with pytest.raises(ValueError, match="choose from"):
-        sim_source.create_source(standard, sim_source.SourceOptions(model="no-such-meter"))
+        simulators.create_source(standard, sim_source.SourceOptions(model="no-such-meter"))

@@ -18,7 +18,6 @@ information | FCS (2) | 7E``
 
 from __future__ import annotations
 
-import binascii
 from typing import NamedTuple
 
 from ..crc import crc16_x25
@@ -32,22 +31,6 @@ MAX_ADDRESS_BYTES = 4
 # Format (2), one-byte addresses (2), control (1), FCS (2).
 MIN_FRAME_LENGTH = 7
 LLC_HEADERS = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
-
-# CRC-16/X.25 is the reflected form of CRC-CCITT. binascii.crc_hqx computes the
-# non-reflected CRC-CCITT in C; on bit-reversed bytes, bit-reversed again, it gives the
-# X.25 value twenty times faster than a table loop in Python (a test checks it against
-# reader.crc.crc16_x25). The init value 0xFFFF is its own reversal.
-_REVERSED_BITS = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
-
-
-def fcs16(data: bytes | bytearray) -> int:
-    """CRC-16/X.25 of ``data`` (same function as ``reader.crc.crc16_x25``, in C)."""
-    crc = binascii.crc_hqx(data.translate(_REVERSED_BITS), 0xFFFF)
-    return (_REVERSED_BITS[crc & 0xFF] << 8 | _REVERSED_BITS[crc >> 8]) ^ 0xFFFF
-
-
-# Kept importable so the equivalence test has both at hand.
-reference_fcs16 = crc16_x25
 
 
 class HdlcFrame(NamedTuple):
@@ -105,20 +88,20 @@ def scan(buffer: bytes | bytearray, start: int) -> Scan:
         # Check the header now, so that noise that looks like a frame start is not waited for.
         if has_information and header_end + 2 <= available:
             hcs = buffer[header_end] | buffer[header_end + 1] << 8
-            if hcs != fcs16(buffer[frame_start:header_end]):
+            if hcs != crc16_x25(buffer[frame_start:header_end]):
                 return NOISE
         return MORE
     fcs = buffer[frame_end - 2] | buffer[frame_end - 1] << 8
-    if fcs != fcs16(buffer[frame_start : frame_end - 2]):
+    if fcs != crc16_x25(buffer[frame_start : frame_end - 2]):
         if has_information:
             hcs = buffer[header_end] | buffer[header_end + 1] << 8
-            if hcs != fcs16(buffer[frame_start:header_end]):
+            if hcs != crc16_x25(buffer[frame_start:header_end]):
                 return NOISE
         error = CrcError(f"HDLC frame check sequence mismatch ({length}-byte frame)")
         return Scan(ScanKind.ERROR, frame_end, None, error)
     if has_information:
         hcs = buffer[header_end] | buffer[header_end + 1] << 8
-        if hcs != fcs16(buffer[frame_start:header_end]):
+        if hcs != crc16_x25(buffer[frame_start:header_end]):
             # The FCS matched: the sender computed a wrong HCS. Not a frame to trust.
             return Scan(
                 ScanKind.ERROR, frame_end, None, CrcError("HDLC header check sequence mismatch")

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..crc import crc16_arc
 from ..dlms.cipher import SMARTY_AUTHENTICATION_KEY
 
 type Number = Decimal | int | float | str
@@ -132,16 +133,6 @@ def hex_text(text: str) -> str:
     return text.encode("latin-1").hex().upper()
 
 
-def crc16_arc_reference(data: bytes) -> int:
-    """CRC-16/ARC, bit by bit (reflected 0x8005 = 0xA001, init 0): the encoder's own copy."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
 def encode_telegram(
     values: Mapping[str, Number],
     *,
@@ -213,7 +204,7 @@ def encode_telegram(
     body = ("\r\n".join(lines) + "\r\n!").encode("latin-1")
     if not crc:
         return body + b"\r\n"
-    return body + f"{crc16_arc_reference(body):04X}\r\n".encode("ascii")
+    return body + f"{crc16_arc(body):04X}\r\n".encode("ascii")
 
 
 def encrypt_smarty(
