@@ -1,14 +1,12 @@
-"""The DSMR decoder's shortcuts cannot change a result.
+"""The DSMR decoder's memos cannot change a result, and the CRC is exact at any length.
 
-* The CRC is computed by parity masks for messages up to ``_CRC_MASK_BYTES`` and by a
-  table loop beyond: both must equal the bit-by-bit reference on every length around the
-  switch.
-* Lines are remembered by their text (``_LINES``): a telegram decoded after others must
-  give what it gives with nothing remembered, whatever came before (the same line in
-  another telegram, a corrupted telegram, a reset).
-* A decoder decodes a telegram like its previous one from the changed lines only
-  (``_Layout``): on long random streams in which lines change value, width, code or
-  meaning, appear, vanish and repeat, every result equals the fresh full decode.
+* The CRC-16/ARC is computed by parity masks in blocks of ``_ARC_BLOCK`` bytes: it must
+  equal the bit-by-bit reference on every length around the block edges.
+* Lines, references, identification lines, meter ids and variants are remembered
+  (``functools.lru_cache``): a telegram decoded after others must give what it gives with
+  nothing remembered, whatever came before (the same line in another telegram, a corrupted
+  telegram, a reset, another meter); on long random streams in which lines change value,
+  width, code or meaning, appear, vanish and repeat, every result equals the fresh decode.
 """
 
 from __future__ import annotations
@@ -17,29 +15,49 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from custom_components.ch_smart_meter.reader import crc
+from custom_components.ch_smart_meter.reader.dsmr import lines, telegram, variants
+from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import CrcError, MalformedFrame
 from custom_components.ch_smart_meter.reader.model import DecodeResult, Reading, RejectedFrame
-from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions, create_source
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, dsmr
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
+from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from tests.reader.crc_reference import crc16_arc_bitwise
+
+MEMOS = (
+    lines.parse_line,
+    lines.classify,
+    telegram.meter_id,
+    variants.recognise_variant,
+    variants.read_identification,
+)
 
 
-def test_crc_masks_and_table_loop_equal_the_reference_around_the_switch() -> None:
+def test_crc_equals_the_reference_around_the_block_edges() -> None:
     rng = random.Random(11)
-    edge = dsmr._CRC_MASK_BYTES
-    for length in (0, 1, 2, 3, 799, 800, edge - 2, edge - 1, edge, edge + 1, edge + 2):
+    edge = crc._ARC_BLOCK
+    for length in (0, 1, 2, 3, 799, 800, edge - 2, edge - 1, edge, edge + 1, edge + 2, edge + 3):
         for _ in range(3):
             data = rng.randbytes(length)
-            assert dsmr.crc16_arc_fast(data) == crc.crc16_arc(data), length
+            assert crc.crc16_arc(data) == crc16_arc_bitwise(data), length
+    for length in (2 * edge - 1, 2 * edge, 2 * edge + 1, 3 * edge + 2, 16 * 1024):
+        data = rng.randbytes(length)
+        assert crc.crc16_arc(data) == crc16_arc_bitwise(data), length
+        assert (
+            crc.crc16_arc(bytearray(data))
+            == crc.crc16_arc(memoryview(data))
+            == crc16_arc_bitwise(data)
+        )
 
 
 def test_crc_of_leading_zeros_and_all_ones() -> None:
     # Leading zero bytes must not change the CRC (initial value 0), and a message of only
     # set bits exercises every mask bit at once.
-    for length in (1, 100, dsmr._CRC_MASK_BYTES):
+    for length in (1, 100, crc._ARC_BLOCK, crc._ARC_BLOCK + 1):
         ones = b"\xff" * length
-        assert dsmr.crc16_arc_fast(ones) == crc.crc16_arc(ones)
+        assert crc.crc16_arc(ones) == crc16_arc_bitwise(ones)
         padded = b"\x00" * 7 + b"123456789"
-        assert dsmr.crc16_arc_fast(padded) == 0xBB3D
+        assert crc.crc16_arc(padded) == 0xBB3D
 
 
 # --- Remembered lines ----------------------------------------------------------------
@@ -52,11 +70,15 @@ def _telegram(*lines: str, header: str = "/ISK5\\2M550T-1012", with_crc: bool = 
     return body + f"{crc.crc16_arc(body):04X}\r\n".encode()
 
 
+def _forget() -> None:
+    for memo in MEMOS:
+        memo.cache_clear()
+
+
 def _fresh(frame: bytes) -> DecodeResult:
     """The result with nothing remembered from earlier telegrams."""
-    for memo in (dsmr._LINES, dsmr._METER_IDS, dsmr._VARIANTS_SEEN):
-        memo.clear()
-    return dsmr.DsmrDecoder().decode_frame(frame)
+    _forget()
+    return DsmrDecoder().decode_frame(frame)
 
 
 _HEAD = ("1-3:0.2.8(50)", "0-0:1.0.0(260115180001W)", "0-0:96.1.1(4530303235)")
@@ -74,7 +96,7 @@ def test_a_repeated_line_in_another_context_gives_the_fresh_result() -> None:
         _telegram(*_HEAD, "1-0:1.8.0(1*kWh)", _IMPORT_1, _IMPORT_2),
         _telegram("0-0:1.0.0(260115180002W)", _IMPORT_1, "1-0:1.7.0(01.029*kW)"),
     ]
-    decoder = dsmr.DsmrDecoder()
+    decoder = DsmrDecoder()
     warm = [decoder.decode_frame(frame) for frame in stream]
     for frame, result in zip(stream, warm, strict=True):
         assert result == _fresh(frame)
@@ -100,12 +122,12 @@ def test_meters_taking_turns_keep_their_own_id_and_variant() -> None:
         _telegram(*lines, "1-3:0.2.8(42)", "0-0:96.1.1(00000000)", header="/XMX5LG"),
         _telegram(*_HEAD, _IMPORT_1),
     ]
-    decoder = dsmr.DsmrDecoder()
+    decoder = DsmrDecoder()
     warm = []
     for frame in stream:
         warm.append((decoder.decode_frame(frame), decoder.variant))
     for frame, (result, variant) in zip(stream, warm, strict=True):
-        fresh_decoder = dsmr.DsmrDecoder()
+        fresh_decoder = DsmrDecoder()
         assert result == _fresh(frame)
         fresh_decoder.decode_frame(frame)
         assert variant == fresh_decoder.variant
@@ -121,7 +143,7 @@ def test_a_telegram_after_a_corrupted_one_is_decoded_as_if_first() -> None:
     bad_unit = _telegram(*_HEAD, _IMPORT_1, "1-0:1.8.2(012045.600*V)")
     corrupted = bytearray(good)
     corrupted[good.index(b"5694")] = ord("6")  # CRC no longer matches
-    decoder = dsmr.DsmrDecoder()
+    decoder = DsmrDecoder()
     for frame, error in (
         (bad_number, MalformedFrame),
         (bad_unit, MalformedFrame),
@@ -140,23 +162,27 @@ def test_a_simulated_stream_decodes_the_same_warm_and_fresh() -> None:
     source = create_source("dsmr", SourceOptions(seed=3))
     moment = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
     frames = [source.frame_at(moment + timedelta(seconds=second)) for second in range(40)]
-    decoder = dsmr.DsmrDecoder()
+    decoder = DsmrDecoder()
     warm = [decoder.decode_frame(frame) for frame in frames]
     assert all(isinstance(result, Reading) for result in warm)
     assert warm == [_fresh(frame) for frame in frames]
 
 
 def test_the_remembered_lines_stay_bounded() -> None:
-    decoder = dsmr.DsmrDecoder()
-    for second in range(3 * dsmr._LINES_LIMIT):
+    decoder = DsmrDecoder()
+    limit = lines.parse_line.cache_info().maxsize
+    assert limit is not None
+    for second in range(3 * limit):
         frame = _telegram(*_HEAD, f"1-0:1.8.1({second:010d}.000*kWh)")
         result = decoder.decode_frame(frame)
         assert isinstance(result, Reading)
         assert result.values["1.8.1"] == second
-        assert len(dsmr._LINES) <= dsmr._LINES_LIMIT
+    for memo in MEMOS:
+        info = memo.cache_info()
+        assert info.maxsize is not None and info.currsize <= info.maxsize
 
 
-# --- Telegrams decoded from their changed lines -----------------------------------------
+# --- Random streams: a meter that changes its layout now and then ------------------------
 
 # (reference, unit, digits before and after the point); the value is chosen per telegram.
 _VALUE_LINES = (
@@ -239,34 +265,32 @@ def _random_stream(rng: random.Random, count: int) -> list[bytes]:
 _OPTIONS = DecoderOptions(clock=lambda: datetime(2026, 1, 15, 17, 0, tzinfo=UTC))
 
 
-def test_random_streams_decode_the_same_from_changed_lines_and_in_full() -> None:
-    layouts_reused = 0
+def test_random_streams_decode_the_same_warm_and_fresh() -> None:
     for seed in range(40):
         rng = random.Random(seed)
         frames = _random_stream(rng, 80)
-        decoder = dsmr.DsmrDecoder(_OPTIONS)
-        previous_layout = None
+        decoder = DsmrDecoder(_OPTIONS)
         for frame in frames:
             warm = decoder.decode_frame(frame)
             variant = decoder.variant
-            for memo in (dsmr._LINES, dsmr._METER_IDS, dsmr._VARIANTS_SEEN):
-                memo.clear()
-            fresh_decoder = dsmr.DsmrDecoder(_OPTIONS)
+            _forget()
+            fresh_decoder = DsmrDecoder(_OPTIONS)
             assert warm == fresh_decoder.decode_frame(frame), (seed, frame)
             assert isinstance(warm, Reading) and warm.frame == frame
             assert variant == fresh_decoder.variant
-            layout = decoder._memory.layout
-            if layout is not None and previous_layout is not None:
-                # Decoded from the changes: the new telegram with the line offsets kept.
-                layouts_reused += layout.starts is previous_layout.starts
-            previous_layout = layout
-    assert layouts_reused > 1000  # the shortcut is taken most of the time, not bypassed
+    # Decoded without forgetting in between, most lines are remembered, not parsed again.
+    decoder = DsmrDecoder(_OPTIONS)
+    _forget()
+    for frame in _random_stream(random.Random(99), 200):
+        assert isinstance(decoder.decode_frame(frame), Reading)
+    info = lines.parse_line.cache_info()
+    assert info.hits > info.misses
 
 
 def test_a_rejected_telegram_does_not_change_what_the_next_one_is_compared_with() -> None:
     rng = random.Random(5)
     frames = _random_stream(rng, 30)
-    decoder = dsmr.DsmrDecoder(_OPTIONS)
+    decoder = DsmrDecoder(_OPTIONS)
     for index, frame in enumerate(frames):
         if index % 3 == 1:
             broken = frame.replace(b"(", b"(x", 1)  # CRC fails
@@ -275,4 +299,4 @@ def test_a_rejected_telegram_does_not_change_what_the_next_one_is_compared_with(
             body = malformed[: malformed.rindex(b"!") + 1]
             malformed = body + f"{crc.crc16_arc(body):04X}\r\n".encode()
             assert isinstance(decoder.decode_frame(malformed), RejectedFrame)
-        assert decoder.decode_frame(frame) == dsmr.DsmrDecoder(_OPTIONS).decode_frame(frame)
+        assert decoder.decode_frame(frame) == DsmrDecoder(_OPTIONS).decode_frame(frame)

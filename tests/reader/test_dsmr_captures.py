@@ -19,15 +19,13 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.objects import CosemObject
 from dsmr_parser.parsers import TelegramParser
 
+from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
+from custom_components.ch_smart_meter.reader.dsmr.variants import VARIANTS
 from custom_components.ch_smart_meter.reader.errors import CrcError, FrameError, TruncatedFrame
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame, TimeSource
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions
-from custom_components.ch_smart_meter.reader.standards.dsmr import (
-    VARIANTS,
-    DsmrDecoder,
-    dsmr_parser_specification,
-)
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
 from tests.conftest import testdata_dir as capture_folder
+from tests.reader.dsmr_oracle import dsmr_parser_specification
 
 W = "+01:00"  # winter time flag W
 S = "+02:00"  # summer time flag S

@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.ch_smart_meter.reader import crc
-from custom_components.ch_smart_meter.reader.dlms.cipher import SMARTY_AUTHENTICATION_KEY
+from custom_components.ch_smart_meter.reader.crc import crc16_arc as crc16_arc_fast
+from custom_components.ch_smart_meter.reader.dsmr.lines import parse_time
+from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
+from custom_components.ch_smart_meter.reader.dsmr.variants import (
+    MANUFACTURERS,
+    VARIANT_RULES,
+    VARIANTS,
+    TelegramFacts,
+    recognise_variant,
+)
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     MalformedFrame,
@@ -26,22 +35,9 @@ from custom_components.ch_smart_meter.reader.model import (
 )
 from custom_components.ch_smart_meter.reader.obis import BY_CODE, Quantity
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import encrypt_smarty
-from custom_components.ch_smart_meter.reader.standards import (
-    DecoderOptions,
-    StreamDecoder,
-    get_spec,
-    implemented_specs,
-)
-from custom_components.ch_smart_meter.reader.standards.dsmr import (
-    MANUFACTURERS,
-    SPEC,
-    VARIANT_RULES,
-    VARIANTS,
-    DsmrDecoder,
-    crc16_arc_fast,
-    parse_time,
-    recognise_variant,
-)
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions, StreamDecoder
+from custom_components.ch_smart_meter.reader.standards import get_spec, meter_specs
+from custom_components.ch_smart_meter.reader.standards.dsmr import SPEC
 
 HOST_TIME = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 
@@ -343,7 +339,7 @@ def test_variant_is_recognised(
 
 
 def test_unrecognised_layout() -> None:
-    variant = recognise_variant("XYZ", "", "9", belgian=False, encrypted=False, crc=True)
+    variant = recognise_variant(TelegramFacts("XYZ", "", "9", False, False, True))
     assert variant is VARIANTS["dsmr"]
 
 
@@ -352,7 +348,7 @@ def test_unrecognised_layout() -> None:
 
 def test_spec() -> None:
     assert get_spec("dsmr") is SPEC
-    assert SPEC in implemented_specs()
+    assert SPEC in meter_specs()
     assert SPEC.standard is Standard.DSMR
     assert SPEC.title == "P1 DSMR 5.0.2"
     assert [(p.name, p.settings) for p in SPEC.serial_presets] == [
@@ -363,7 +359,7 @@ def test_spec() -> None:
     assert SPEC.serial == SerialSettings(115200, 8, "N", 1)
     assert SPEC.interval == 10.0
     assert SPEC.supports_encryption and SPEC.supports_authentication_key
-    assert SPEC.default_authentication_key == SMARTY_AUTHENTICATION_KEY
+    assert [p.id for p in SPEC.serial_presets] == ["dsmr5", "dsmr4", "dsmr22"]
     assert SPEC.description
     decoder: StreamDecoder = SPEC.create_decoder(DecoderOptions())
     assert isinstance(decoder, DsmrDecoder)

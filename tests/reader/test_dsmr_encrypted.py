@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from custom_components.ch_smart_meter.reader.dlms.cipher import SMARTY_AUTHENTICATION_KEY
+from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     DecryptionFailed,
@@ -26,8 +27,7 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
     encode_telegram,
     encrypt_smarty,
 )
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions
-from custom_components.ch_smart_meter.reader.standards.dsmr import DsmrDecoder
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
 from tests.conftest import testdata_dir as capture_folder
 
 WRONG_KEY = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from custom_components.ch_smart_meter.reader.crc import crc16_arc
+from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     MalformedFrame,
@@ -24,8 +25,7 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
     encode_telegram,
     encrypt_smarty,
 )
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions
-from custom_components.ch_smart_meter.reader.standards.dsmr import DsmrDecoder
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
 
 SUMMER = timezone(timedelta(hours=2))
 WINTER = timezone(timedelta(hours=1))

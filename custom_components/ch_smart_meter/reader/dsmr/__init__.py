@@ -1,0 +1,1 @@
+"""P1 DSMR: variants and their recognition, line parsing, and the telegram decoder."""
