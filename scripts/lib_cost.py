@@ -181,10 +181,8 @@ class Meter:
     """The simulated household DSMR 5.0.2 meter: one telegram per simulated second."""
 
     def __init__(self) -> None:
-        from custom_components.ch_smart_meter.reader.simulate.source import (  # noqa: PLC0415
-            SourceOptions,
-            create_source,
-        )
+        from custom_components.ch_smart_meter.reader.simulate.meters import create_source  # noqa: PLC0415
+        from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions  # noqa: PLC0415
 
         self._source = create_source("dsmr", SourceOptions(seed=7))
         self.meter_id: str = self._source.meter_id  # type: ignore[attr-defined]

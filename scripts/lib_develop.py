@@ -71,10 +71,8 @@ def simulated_meter_id() -> str | None:
     from custom_components.ch_smart_meter.reader.simulate.stream import (  # noqa: PLC0415
         open_simulated_stream,
     )
-    from custom_components.ch_smart_meter.reader.standards import (  # noqa: PLC0415
-        DecoderOptions,
-        get_spec,
-    )
+    from custom_components.ch_smart_meter.reader.spec import DecoderOptions  # noqa: PLC0415
+    from custom_components.ch_smart_meter.reader.standards import get_spec  # noqa: PLC0415
 
     try:
         frame = open_simulated_stream(SIMULATOR_URL).simulator.next_frame()

@@ -43,10 +43,8 @@ from custom_components.ch_smart_meter.reader.dlms import cipher  # noqa: E402
 from custom_components.ch_smart_meter.reader.framing import gbt, hdlc, mbus  # noqa: E402
 from custom_components.ch_smart_meter.reader.framing.scan import ScanKind  # noqa: E402
 from custom_components.ch_smart_meter.reader.model import Reading, Standard  # noqa: E402
-from custom_components.ch_smart_meter.reader.standards import (  # noqa: E402
-    DecoderOptions,
-    get_spec,
-)
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions  # noqa: E402
+from custom_components.ch_smart_meter.reader.standards import get_spec  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
 FOLDERS = {"dlms_lg": Standard.LG_MBUS, "dlms_kamstrup": Standard.KAMSTRUP_DLMS,

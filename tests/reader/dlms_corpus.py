@@ -30,7 +30,8 @@ from custom_components.ch_smart_meter.reader.errors import (
     UnsupportedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import DecodeResult, Standard, TimeSource
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 from tests.conftest import testdata_dir
 
 HOST_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -10,15 +10,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import SWISS_TIME
+from custom_components.ch_smart_meter.reader.simulate import dlms_link as link
+from custom_components.ch_smart_meter.reader.spec import SWISS_TIME
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 TITLE_LGZ = b"LGZ" + bytes.fromhex("6773781FD0")
 TITLE_KAM = b"KAM" + bytes.fromhex("45020C84FD")
 MOMENT = datetime(2025, 6, 27, 14, 5, 10, tzinfo=SWISS_TIME)
-E450_DESTINATION = enc.hdlc_address(0x67, 0x7F)
-E450_SOURCE = enc.hdlc_address(1)
+E450_DESTINATION = link.hdlc_address(0x67, 0x7F)
+E450_SOURCE = link.hdlc_address(1)
 
 
 def header_time(moment: datetime = MOMENT, *, deviation: bool = False) -> enc.CosemDateTime:
@@ -101,16 +102,20 @@ def cipher(
 
 def hdlc(apdu: bytes, *, segmentation: str = "single", segment_size: int = 128) -> bytes:
     """The HDLC frames of ``apdu`` (LLC header on the first), concatenated."""
-    link = enc.HdlcLink(E450_DESTINATION, E450_SOURCE, enc.Segmentation(segmentation), segment_size)
-    return enc.concatenate(link.frames(apdu))
+    meter_link = link.HdlcLink(
+        E450_DESTINATION, E450_SOURCE, link.Segmentation(segmentation), segment_size
+    )
+    return link.concatenate(meter_link.frames(apdu))
 
 
 def hdlc_frames(apdu: bytes, *, segmentation: str = "gbt", segment_size: int = 64) -> list[bytes]:
     """The HDLC frames of ``apdu`` one by one."""
-    link = enc.HdlcLink(E450_DESTINATION, E450_SOURCE, enc.Segmentation(segmentation), segment_size)
-    return link.frames(apdu)
+    meter_link = link.HdlcLink(
+        E450_DESTINATION, E450_SOURCE, link.Segmentation(segmentation), segment_size
+    )
+    return meter_link.frames(apdu)
 
 
 def mbus(apdu: bytes, *, max_segment: int = 240) -> list[bytes]:
     """The wired M-Bus long frames of ``apdu``."""
-    return enc.mbus_long_frames(apdu, max_segment=max_segment)
+    return link.mbus_long_frames(apdu, max_segment=max_segment)

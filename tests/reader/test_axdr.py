@@ -15,7 +15,7 @@ from custom_components.ch_smart_meter.reader.errors import (
     UnsupportedFrame,
 )
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import SWISS_TIME
+from custom_components.ch_smart_meter.reader.spec import SWISS_TIME
 
 DATE_TIME = bytes.fromhex("07ea0504010b2714ff800000")
 

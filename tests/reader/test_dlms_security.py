@@ -11,14 +11,24 @@ from custom_components.ch_smart_meter.reader.errors import (
     ReplayedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
+from custom_components.ch_smart_meter.reader.session import SourceStats
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from . import dlms_synthetic as syn
 from .dlms_corpus import BY_ID, decode
 
 SC = enc.SecurityControl
 WRONG = bytes.fromhex("FFEEDDCCBBAA99887766554433221100")
+
+
+def _tally(results: list) -> SourceStats:
+    """The results counted as the reading session counts them."""
+    stats = SourceStats()
+    for result in results:
+        stats.count(result)
+    return stats
 
 
 def _push(counter: int, sc: int = SC.AUTHENTICATED_AND_ENCRYPTED, *, energy: int = 482939,
@@ -141,7 +151,7 @@ def test_replays_and_duplicates_are_dropped_and_counted() -> None:
     kinds = [type(r.error) if isinstance(r, RejectedFrame) else Reading for r in results]
     assert kinds == [Reading, ReplayedFrame, Reading, ReplayedFrame, Reading]
     assert [r.values["1.8.0"] for r in results if isinstance(r, Reading)] == [1.0, 2.0, 3.0]
-    assert decoder.counters["replayed"] == 2
+    assert _tally(results).rejected_by_reason == {"replayed": 2}
 
 
 def test_a_frame_that_fails_decryption_does_not_advance_the_counter() -> None:
@@ -167,7 +177,7 @@ def test_keys_never_appear_in_messages_or_reprs() -> None:
     ):
         decoder = get_spec("kamstrup-dlms").create_decoder(DecoderOptions(**options))  # type: ignore[arg-type]
         results = decoder.feed(_push(1) + _push(1)) + decoder.flush()
-        texts += [repr(r) for r in results] + [repr(decoder.counters)]
+        texts += [repr(r) for r in results] + [repr(decoder.diagnostics())]
         texts += [r.error.message for r in results if isinstance(r, RejectedFrame)]
     joined = "\n".join(texts)
     assert not any(secret in joined for secret in secrets)

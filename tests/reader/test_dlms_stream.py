@@ -12,11 +12,21 @@ from custom_components.ch_smart_meter.reader.errors import (
     UnsupportedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame, TimeSource
+from custom_components.ch_smart_meter.reader.session import SourceStats
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from . import dlms_synthetic as syn
 from .dlms_corpus import BY_ID, decode
+
+
+def _tally(results: list) -> SourceStats:
+    """The results counted as the reading session counts them."""
+    stats = SourceStats()
+    for result in results:
+        stats.count(result)
+    return stats
 
 
 def _decoder(standard: str = "lg-mbus", **options: object):
@@ -125,8 +135,11 @@ def test_counters() -> None:
     decoder = _decoder()
     bad = bytearray(syn.hdlc(_apdu(2)))
     bad[40] ^= 1
-    decoder.feed(syn.hdlc(_apdu(1)) + bytes(bad) + syn.hdlc(bytes.fromhex("c401c100060000")))
-    assert decoder.counters == {"readings": 1, "crc_mismatch": 1, "unsupported": 1}
+    stats = _tally(
+        decoder.feed(syn.hdlc(_apdu(1)) + bytes(bad) + syn.hdlc(bytes.fromhex("c401c100060000")))
+    )
+    assert stats.frames_ok == 1
+    assert stats.rejected_by_reason == {"crc_mismatch": 1, "unsupported": 1}
     assert decoder.last_notification is not None
 
 

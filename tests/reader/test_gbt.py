@@ -8,7 +8,8 @@ from custom_components.ch_smart_meter.reader.errors import MalformedFrame, Trunc
 from custom_components.ch_smart_meter.reader.framing import gbt
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from . import dlms_synthetic as syn
 

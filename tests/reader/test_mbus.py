@@ -15,7 +15,8 @@ from custom_components.ch_smart_meter.reader.framing import mbus
 from custom_components.ch_smart_meter.reader.framing.scan import ScanKind
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from . import dlms_synthetic as syn
 

@@ -8,8 +8,7 @@ import logging
 import os
 import re
 import socket
-import tty
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -30,14 +29,15 @@ from custom_components.ch_smart_meter.reader.session import (
     silence_timeout_for,
 )
 from custom_components.ch_smart_meter.reader.simulate.household import SWISS_TIME
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.outputs import TcpOutput, run
 from custom_components.ch_smart_meter.reader.simulate.source import (
     DEMO_KEY,
     Simulator,
     SourceOptions,
-    create_source,
 )
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -122,17 +122,6 @@ async def running(session: MeterSession) -> AsyncIterator[asyncio.Task[None]]:
         await session.close()
         async with asyncio.timeout(5):
             await task
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[tuple[int, str]]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    yield master, os.ttyname(slave)
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 async def until_reading(master: int, recorder: Recorder, frame: bytes) -> None:
@@ -235,11 +224,11 @@ async def test_session_reconnects_with_backoff_after_the_server_drops(
         async with meter_on_tcp(port):
             count = len(recorder.readings)
             await recorder.wait_for(lambda: len(recorder.readings) >= count + 2)
-            stats = session.stats
+            reconnects, connected = session.stats.reconnects, session.stats.connected
     assert [c for c, _ in recorder.connection] == [True, False, True]
     lost = recorder.connection[1][1]
     assert isinstance(lost, TransportError) and "closed by the remote side" in lost.message
-    assert stats.reconnects >= 1 and stats.connected
+    assert reconnects >= 1 and connected
 
     delays = [
         float(m[1])
@@ -481,7 +470,7 @@ async def test_probe_silent_port_is_no_data(spec, pty_pair) -> None:
     before = open_fds()
     with pytest.raises(NoData) as caught:
         await probe(pty_pair[1], spec, DecoderOptions(), timeout=0.3)
-    assert caught.value.translation_key == "no_data"
+    assert caught.value.reason == "no_data"
     assert open_fds() - before == set()
 
 
@@ -491,7 +480,7 @@ async def test_probe_garbage_is_no_valid_frame(spec, pty_pair) -> None:
     with pytest.raises(NoValidFrame) as caught:
         async with writing(master, bytes(range(0x80, 0x100))):
             await probe(path, spec, DecoderOptions(), timeout=0.3)
-    assert caught.value.translation_key == "no_valid_frame"
+    assert caught.value.reason == "no_valid_frame"
 
 
 async def test_probe_corrupted_telegrams_say_why(spec, pty_pair) -> None:

@@ -18,6 +18,10 @@ from custom_components.ch_smart_meter.reader.simulate.household import (
     split_watts,
     tariff_at,
 )
+from custom_components.ch_smart_meter.reader.simulate.meters import (
+    available_standards,
+    create_source,
+)
 from custom_components.ch_smart_meter.reader.simulate.meters.dsmr import DSMR_CODES
 from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, TcpOutput, run
 from custom_components.ch_smart_meter.reader.simulate.replay import (
@@ -29,14 +33,13 @@ from custom_components.ch_smart_meter.reader.simulate.source import (
     DEMO_KEY,
     Simulator,
     SourceOptions,
-    available_standards,
-    create_source,
 )
 from custom_components.ch_smart_meter.reader.simulate.stream import (
     parse_simulator_url,
     simulator_url,
 )
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -193,14 +196,9 @@ def test_encrypted_dsmr_meter_is_a_smarty() -> None:
     readings = decode(frames, DecoderOptions(encryption_key=DEMO_KEY))
     assert all(isinstance(r, Reading) for r in readings)
     wrong = decode(frames[:1], DecoderOptions(encryption_key=bytes(16)))
-    assert (
-        isinstance(wrong[0], RejectedFrame)
-        and wrong[0].error.translation_key == "decryption_failed"
-    )
+    assert isinstance(wrong[0], RejectedFrame) and wrong[0].error.reason == "decryption_failed"
     missing = decode(frames[:1])
-    assert (
-        isinstance(missing[0], RejectedFrame) and missing[0].error.translation_key == "key_required"
-    )
+    assert isinstance(missing[0], RejectedFrame) and missing[0].error.reason == "key_required"
 
 
 def test_registry() -> None:

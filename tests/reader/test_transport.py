@@ -10,8 +10,6 @@ import shutil
 import socket
 import subprocess
 import termios
-import tty
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +18,9 @@ import serialx
 from custom_components.ch_smart_meter.reader import transport
 from custom_components.ch_smart_meter.reader.errors import TransportError
 from custom_components.ch_smart_meter.reader.model import SerialSettings
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, TcpOutput, run
-from custom_components.ch_smart_meter.reader.simulate.source import (
-    Simulator,
-    SourceOptions,
-    create_source,
-)
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
 from custom_components.ch_smart_meter.reader.transport import (
     READ_SIZE,
     describe_os_error,
@@ -44,18 +39,6 @@ DSMR5 = SerialSettings(115200, 8, "N", 1)
 def open_fds() -> set[str]:
     """The file descriptors of this process (to prove that nothing leaks)."""
     return set(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[tuple[int, str]]:
-    """A raw pseudo-terminal: (master fd, slave path). The test plays the meter on the master."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    yield master, os.ttyname(slave)
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 async def read_master(master: int, size: int, timeout: float = 2.0) -> bytes:
@@ -371,7 +354,7 @@ async def test_open_errors_are_specific(url: str, detail: str) -> None:
     with pytest.raises(TransportError) as caught:
         await open_stream(url, DSMR5)
     assert detail in caught.value.message
-    assert caught.value.translation_key == "cannot_open_port"
+    assert caught.value.reason == "cannot_open_port"
 
 
 async def test_refused_connection() -> None:

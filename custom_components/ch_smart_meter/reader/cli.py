@@ -27,16 +27,13 @@ from .dlms.cipher import parse_key
 from .errors import InvalidKey, ReaderError
 from .model import DecodeResult, Reading, SerialSettings, Standard
 from .session import MeterSession
+from .simulate import stream as _simulator_scheme  # noqa: F401 - read simulator:// ports
+from .simulate.meters import available_standards, create_source
 from .simulate.outputs import Output, PtyOutput, TcpOutput, run
 from .simulate.replay import load_capture, parse_hex_text, replay_source
-from .simulate.source import (
-    FrameSource,
-    Simulator,
-    SourceOptions,
-    available_standards,
-    create_source,
-)
-from .standards import DecoderOptions, StandardSpec, get_spec, implemented_specs
+from .simulate.source import FrameSource, Simulator, SourceOptions
+from .spec import Carrier, DecoderOptions, StandardSpec
+from .standards import STANDARDS, get_spec
 from .transport import READ_SIZE, redact_url
 
 EXIT_OK: Final = 0
@@ -56,23 +53,13 @@ class _Streams:
     notices: set[str] = field(default_factory=set)
 
 
-def _implemented() -> list[str]:
-    return [spec.standard.value for spec in implemented_specs()] + [Standard.CH_SMR.value]
-
-
 def _spec(name: str) -> StandardSpec:
-    """The spec of a meter-side standard, or a usage error naming the implemented ones."""
-    listing = ", ".join(_implemented())
+    """The spec of a standard, or a usage error naming the implemented ones."""
     try:
-        standard = Standard(name.strip().lower())
+        return get_spec(name.strip().lower())
     except ValueError:
+        listing = ", ".join(STANDARDS)
         raise UsageError(f"unknown standard {name!r}; implemented: {listing}") from None
-    try:
-        return get_spec(standard)
-    except KeyError:
-        raise UsageError(
-            f"standard {standard.value!r} is not implemented in this version; implemented: {listing}"
-        ) from None
 
 
 def _key(option: str, text: str | None) -> bytes | None:
@@ -82,15 +69,14 @@ def _key(option: str, text: str | None) -> bytes | None:
         raise UsageError(f"{option}: {err.message}") from None
 
 
-def _decoder_options(spec: StandardSpec, args: argparse.Namespace) -> DecoderOptions:
-    key = _key("--key", args.key)
-    auth_key = _key("--auth-key", args.auth_key)
-    if auth_key is None and key is not None:
-        auth_key = spec.default_authentication_key
-    return DecoderOptions(encryption_key=key, authentication_key=auth_key)
+def _decoder_options(args: argparse.Namespace) -> DecoderOptions:
+    return DecoderOptions(
+        encryption_key=_key("--key", args.key),
+        authentication_key=_key("--auth-key", args.auth_key),
+    )
 
 
-def _print_result(result: DecodeResult, streams: _Streams) -> bool:
+def _print_result(result: DecodeResult, streams: _Streams, spec: StandardSpec) -> bool:
     """Print a reading (stdout, its new notices on stderr) or a rejection (stderr); True for
     a reading."""
     if isinstance(result, Reading):
@@ -100,7 +86,10 @@ def _print_result(result: DecodeResult, streams: _Streams) -> bool:
                 print(f"notice: {notice}", file=streams.err, flush=True)
         print(chsmr.encode_payload(result), file=streams.out, flush=True)
         return True
-    print(f"rejected frame: {result.error.message}", file=streams.err, flush=True)
+    where = f" ({result.position})" if result.position else ""
+    print(
+        f"rejected {spec.frame_noun}{where}: {result.error.message}", file=streams.err, flush=True
+    )
     return False
 
 
@@ -125,35 +114,17 @@ def _chunks(data: bytes) -> Iterable[bytes]:
 # -- decode --------------------------------------------------------------------------
 
 
-def _decode_chsmr(data: bytes, streams: _Streams) -> int:
-    readings = 0
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            reading = chsmr.decode_payload(line)
-        except ReaderError as err:
-            print(f"rejected message (line {number}): {err.message}", file=streams.err)
-            continue
-        readings += _print_result(reading, streams)
-    return readings
-
-
 def _command_decode(args: argparse.Namespace, streams: _Streams) -> int:
-    if args.standard.strip().lower() == Standard.CH_SMR.value:
-        data = _read_input(args.file, hex_text=args.hex)
-        readings = _decode_chsmr(data, streams)
-    else:
-        spec = _spec(args.standard)
-        options = _decoder_options(spec, args)
-        data = _read_input(args.file, hex_text=args.hex)
-        decoder = spec.create_decoder(options)
-        readings = 0
-        for chunk in _chunks(data):
-            for result in decoder.feed(chunk):
-                readings += _print_result(result, streams)
-        for result in decoder.flush():
-            readings += _print_result(result, streams)
+    spec = _spec(args.standard)
+    options = _decoder_options(args)
+    data = _read_input(args.file, hex_text=args.hex)
+    decoder = spec.create_decoder(options)
+    readings = 0
+    for chunk in _chunks(data):
+        for result in decoder.feed(chunk):
+            readings += _print_result(result, streams, spec)
+    for result in decoder.flush():
+        readings += _print_result(result, streams, spec)
     if readings == 0:
         print("no reading decoded", file=streams.err)
     return EXIT_OK if readings else EXIT_NO_READING
@@ -183,13 +154,13 @@ class _Tally:
 async def _read_live(
     spec: StandardSpec, args: argparse.Namespace, streams: _Streams, tally: _Tally
 ) -> None:
-    options = _decoder_options(spec, args)
+    options = _decoder_options(args)
     enough = asyncio.Event()
 
     def on_result(result: DecodeResult) -> None:
         if enough.is_set():
             return
-        if _print_result(result, streams):
+        if _print_result(result, streams, spec):
             tally.readings += 1
             if args.count is not None and tally.readings >= args.count:
                 enough.set()
@@ -221,10 +192,19 @@ async def _read_live(
             await task
 
 
+def _port_spec(name: str) -> StandardSpec:
+    """The spec of a standard read from a port, or a usage error."""
+    spec = _spec(name)
+    if spec.carrier is not Carrier.BYTE_STREAM:
+        raise UsageError(
+            f"{spec.standard.value} is not read from a port: "
+            f"use 'decode --standard {spec.standard.value} FILE' on captured messages"
+        )
+    return spec
+
+
 def _command_read(args: argparse.Namespace, streams: _Streams) -> int:
-    if args.standard.strip().lower() == Standard.CH_SMR.value:
-        raise UsageError("ch-smr comes over MQTT, not a port: use 'decode --standard ch-smr FILE'")
-    spec = _spec(args.standard)
+    spec = _port_spec(args.standard)
     tally = _Tally()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_read_live(spec, args, streams, tally))
@@ -281,7 +261,7 @@ async def _simulate(simulator: Simulator, args: argparse.Namespace, streams: _St
 
 
 def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
-    spec = _spec(args.standard)
+    spec = _port_spec(args.standard)
     if args.interval <= 0:
         raise UsageError("--interval must be positive")
     if args.acceleration <= 0:

@@ -1,20 +1,44 @@
-"""Why a frame was rejected, as types.
+"""Why a frame was rejected or a connection failed, as types.
 
-Every rejection carries a ``translation_key`` so that the config flow, the log lines, the
-diagnostics and the command-line tool all say the same thing in the same words.
-Messages never contain key material.
+Every error carries a :class:`Reason`: the one code by which the session counts it, the
+diagnostics list it, and the Home Assistant integration translates it (each reason code
+is the key of exactly one message, in the config flow's errors). The English ``message``
+is what logs and the command-line tool say. Messages never contain key material.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
+
+
+class Reason(StrEnum):
+    """The reason codes of :class:`ReaderError` and its subclasses, one per class."""
+
+    READER_ERROR = "reader_error"
+    FRAME_ERROR = "frame_error"
+    CRC_MISMATCH = "crc_mismatch"
+    TRUNCATED = "truncated"
+    MALFORMED = "malformed"
+    UNSUPPORTED = "unsupported"
+    KEY_REQUIRED = "key_required"
+    DECRYPTION_FAILED = "decryption_failed"
+    REPLAYED = "replayed"
+    IMPLAUSIBLE = "implausible"
+    INVALID_KEY_FORMAT = "invalid_key_format"
+    CHSMR_INVALID = "chsmr_invalid"
+    CANNOT_OPEN_PORT = "cannot_open_port"
+    NO_DATA = "no_data"
+    NO_VALID_FRAME = "no_valid_frame"
 
 
 class ReaderError(Exception):
     """Base class of everything the reader library raises on purpose."""
 
-    translation_key: ClassVar[str] = "reader_error"
+    reason: ClassVar[Reason] = Reason.READER_ERROR
     default_message: ClassVar[str] = "reader error"
+    # The error is about the keys: a form that shows it shows it where the keys are typed.
+    about_keys: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
@@ -31,49 +55,51 @@ class ReaderError(Exception):
 class FrameError(ReaderError):
     """A frame (telegram, APDU, message) was received but cannot be turned into a reading."""
 
-    translation_key = "frame_error"
+    reason = Reason.FRAME_ERROR
     default_message = "invalid frame"
 
 
 class CrcError(FrameError):
     """The checksum of the frame does not match its content (line noise, wrong serial settings)."""
 
-    translation_key = "crc_mismatch"
+    reason = Reason.CRC_MISMATCH
     default_message = "checksum mismatch"
 
 
 class TruncatedFrame(FrameError):
     """The frame ended before its declared length or end marker."""
 
-    translation_key = "truncated"
+    reason = Reason.TRUNCATED
     default_message = "truncated frame"
 
 
 class MalformedFrame(FrameError):
     """The frame's structure or content cannot be parsed."""
 
-    translation_key = "malformed"
+    reason = Reason.MALFORMED
     default_message = "malformed frame"
 
 
 class UnsupportedFrame(FrameError):
     """A valid frame of another framing or layout than the decoder handles."""
 
-    translation_key = "unsupported"
+    reason = Reason.UNSUPPORTED
     default_message = "unsupported frame"
 
 
 class KeyRequired(FrameError):
     """The frame is encrypted and no key was configured."""
 
-    translation_key = "key_required"
+    reason = Reason.KEY_REQUIRED
+    about_keys = True
     default_message = "the frame is encrypted: an encryption key is needed"
 
 
 class DecryptionFailed(FrameError):
     """Authentication tag mismatch, or plaintext that makes no sense: the key is wrong."""
 
-    translation_key = "decryption_failed"
+    reason = Reason.DECRYPTION_FAILED
+    about_keys = True
     default_message = (
         "decryption failed: check the encryption key (GUEK) and the authentication key (GAK)"
     )
@@ -82,47 +108,48 @@ class DecryptionFailed(FrameError):
 class ReplayedFrame(FrameError):
     """The invocation counter did not increase: a duplicate or a replay."""
 
-    translation_key = "replayed"
+    reason = Reason.REPLAYED
     default_message = "replayed or duplicated frame (invocation counter did not increase)"
 
 
 class ImplausibleValue(FrameError):
     """The frame decoded, but a value cannot be right (for example a factor-10 voltage)."""
 
-    translation_key = "implausible"
+    reason = Reason.IMPLAUSIBLE
     default_message = "implausible value"
 
 
 class InvalidKey(ReaderError):
     """A key given by the user is not 16 bytes of hexadecimal."""
 
-    translation_key = "invalid_key_format"
+    reason = Reason.INVALID_KEY_FORMAT
+    about_keys = True
     default_message = "a key must be 32 hexadecimal characters (16 bytes)"
 
 
 class ChSmrError(FrameError):
     """A CH-SMR message that does not follow chapter 6 (not JSON, no ts, non-numeric values)."""
 
-    translation_key = "chsmr_invalid"
+    reason = Reason.CHSMR_INVALID
     default_message = "invalid CH-SMR message"
 
 
 class TransportError(ReaderError):
     """The port cannot be opened or was lost."""
 
-    translation_key = "cannot_open_port"
+    reason = Reason.CANNOT_OPEN_PORT
     default_message = "cannot open the port"
 
 
 class NoData(TransportError):
     """The port opened but not a single byte arrived: the interface is probably not enabled."""
 
-    translation_key = "no_data"
+    reason = Reason.NO_DATA
     default_message = "no data received: is the customer interface enabled by the grid operator?"
 
 
 class NoValidFrame(TransportError):
     """Bytes arrived but no valid frame: wrong standard, wrong serial settings or inverted line."""
 
-    translation_key = "no_valid_frame"
+    reason = Reason.NO_VALID_FRAME
     default_message = "data received but no valid frame: check the standard and the serial settings"

@@ -20,8 +20,6 @@ class Standard(StrEnum):
     P1_DLMS = "p1-dlms"
     LG_MBUS = "lg-mbus"
     KAMSTRUP_DLMS = "kamstrup-dlms"
-    KMP = "kmp"
-    MEP = "mep"
     CH_SMR = "ch-smr"
 
 
@@ -65,6 +63,9 @@ class RejectedFrame:
 
     error: FrameError
     frame: bytes = field(default=b"", repr=False)
+    # Where the frame was in the input, in the user's terms, when the decoder knows it
+    # (e.g. "line 3" of a capture of messages).
+    position: str | None = field(default=None, compare=False)
 
 
 type DecodeResult = Reading | RejectedFrame

@@ -24,7 +24,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from .model import Standard
-from .standards import Profile
+from .spec import Profile
 
 
 class Kind(StrEnum):

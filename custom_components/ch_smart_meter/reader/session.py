@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, Protocol
 
 from .errors import (
     DecryptionFailed,
@@ -37,8 +36,8 @@ from .errors import (
     ReaderError,
     TransportError,
 )
-from .model import DecodeResult, Reading, RejectedFrame, SerialSettings
-from .standards import DecoderOptions, StandardSpec, StreamDecoder
+from .model import DecodeResult, Reading, SerialSettings
+from .spec import DecoderOptions, StandardSpec, StreamDecoder
 from .transport import ByteStream, close_quietly, normalize_url, open_stream, redact_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,12 +56,14 @@ def silence_timeout_for(spec: StandardSpec) -> float:
 
 
 @dataclass(slots=True)
-class SessionStats:
-    """Counters of a session, for diagnostics.
+class SourceStats:
+    """Counters of a reading source (a session on a port, an MQTT subscription).
 
-    ``reconnects`` counts the connections opened after the first attempt;
-    ``rejected_by_reason`` is keyed by the errors' translation keys (``crc_mismatch``,
-    ``key_required``...); ``connected`` is true while a connection delivers bytes.
+    The one place where frames are counted: ``rejected_by_reason`` is keyed by the errors'
+    reason codes (``crc_mismatch``, ``key_required``...). ``reconnects`` counts the
+    connections opened after the first attempt; ``ignored`` messages dropped on purpose
+    (a CH-SMR source never reads back what this installation republishes); ``connected``
+    is true while a connection delivers data.
     """
 
     frames_ok: int = 0
@@ -70,8 +71,45 @@ class SessionStats:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     reconnects: int = 0
     bytes_received: int = 0
+    ignored: int = 0
     last_error: str | None = None
     connected: bool = False
+
+    def count(self, result: DecodeResult) -> None:
+        """Count a reading or a rejected frame."""
+        if isinstance(result, Reading):
+            self.frames_ok += 1
+            return
+        reason = result.error.reason.value
+        self.frames_rejected += 1
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+        self.last_error = result.error.message
+
+
+class ReadingSource(Protocol):
+    """What delivers one meter's readings: a :class:`MeterSession` on a port, or another
+    source of the same shape (the CH-SMR subscription of the Home Assistant integration).
+    It hands each reading and rejected frame to the callback it was made with."""
+
+    async def run(self) -> None:
+        """Deliver readings until cancelled or closed; reconnect by itself."""
+
+    async def close(self) -> None:
+        """Stop :meth:`run` and release what the source holds."""
+
+    @property
+    def stats(self) -> SourceStats:
+        """The live counters (read them; :func:`dataclasses.asdict` for a snapshot)."""
+
+    @property
+    def recent_frames(self) -> list[bytes]:
+        """The last raw frames or messages (good or rejected), newest last."""
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the decoder learned about the meter (layout, profile)."""
+
+    def paused(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Release the port for a while (a connection test of it); read on after the block."""
 
 
 class _ConnectionLost(Exception):
@@ -117,12 +155,17 @@ class MeterSession:
         self._silence_timeout = (
             silence_timeout if silence_timeout is not None else silence_timeout_for(spec)
         )
-        self._stats = SessionStats()
+        self._stats = SourceStats()
         self._recent: deque[bytes] = deque(maxlen=max(history, 0))
         self._stream: ByteStream | None = None
         self._decoder: StreamDecoder | None = None
         self._closing = False
+        self._running = False
         self._wakeup = asyncio.Event()
+        # Cleared while paused(); the run loop waits on it with the port closed (_idle set).
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._idle = asyncio.Event()
         self._backoff = backoff_initial
         self._state: bool | None = None  # None until the first connection attempt ends
         self._description = redact_url(normalize_url(url))  # safe to log
@@ -130,11 +173,9 @@ class MeterSession:
     # -- public state ----------------------------------------------------------------
 
     @property
-    def stats(self) -> SessionStats:
-        """A snapshot of the counters."""
-        return dataclasses.replace(
-            self._stats, rejected_by_reason=dict(self._stats.rejected_by_reason)
-        )
+    def stats(self) -> SourceStats:
+        """The live counters."""
+        return self._stats
 
     @property
     def recent_frames(self) -> list[bytes]:
@@ -143,8 +184,12 @@ class MeterSession:
 
     @property
     def decoder(self) -> StreamDecoder | None:
-        """The decoder of the running session (diagnostics read its state); None before run()."""
+        """The decoder of the running session; None before run()."""
         return self._decoder
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the decoder learned about the meter."""
+        return {} if self._decoder is None else self._decoder.diagnostics()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -152,8 +197,14 @@ class MeterSession:
         """Read until cancelled or :meth:`close` d; never raises except ``CancelledError``."""
         decoder = self._decoder = self._spec.create_decoder(self._options)
         attempts = 0
+        self._running = True
         try:
             while not self._closing:
+                if not self._resumed.is_set():
+                    self._idle.set()
+                    await self._resumed.wait()
+                    self._idle.clear()
+                    continue
                 try:
                     await self._connect_and_read(decoder, first=attempts == 0)
                 except _ConnectionLost as lost:
@@ -166,9 +217,11 @@ class MeterSession:
                     await close_quietly(self._stream)
                     self._stream = None
                     decoder.reset()
-                if not self._closing:
+                if not self._closing and self._resumed.is_set():
                     await self._sleep_backoff()
         finally:
+            self._running = False
+            self._idle.set()
             self._stats.connected = False
             await close_quietly(self._stream)
             self._stream = None
@@ -177,8 +230,27 @@ class MeterSession:
         """Stop :meth:`run` (it returns) and close the connection."""
         self._closing = True
         self._wakeup.set()
+        self._resumed.set()
         stream, self._stream = self._stream, None
         await close_quietly(stream)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Release the port for a while (a connection test of the same port), then read on.
+
+        The port is closed when the block starts, and reading resumes when it ends; the
+        counters and the decoder's replay protection carry on.
+        """
+        self._resumed.clear()
+        self._wakeup.set()
+        stream, self._stream = self._stream, None
+        await close_quietly(stream)
+        try:
+            if self._running:
+                await self._idle.wait()
+            yield
+        finally:
+            self._resumed.set()
 
     # -- internals -------------------------------------------------------------------
 
@@ -187,7 +259,7 @@ class MeterSession:
             stream = await open_stream(self._url, self._serial)
         except TransportError as err:
             raise _ConnectionLost(err) from err
-        if self._closing:
+        if self._closing or not self._resumed.is_set():
             await close_quietly(stream)
             return
         self._stream = stream
@@ -227,7 +299,7 @@ class MeterSession:
                     raise _ConnectionLost(err) from err
         except TimeoutError as err:
             raise _ConnectionLost(self._silence_error(received_any)) from err
-        if not self._closing:
+        if not self._closing and self._resumed.is_set():
             raise _ConnectionLost(TransportError("connection closed by the remote side"))
 
     def _silence_error(self, received_any: bool) -> TransportError:
@@ -247,23 +319,16 @@ class MeterSession:
 
     def _handle(self, results: list[DecodeResult]) -> None:
         for result in results:
+            self._stats.count(result)
             if isinstance(result, Reading):
-                self._stats.frames_ok += 1
                 self._backoff = self._backoff_initial
             else:
-                self._count_rejection(result)
+                _LOGGER.debug("Frame rejected from %s: %s", self._description, result.error.message)
             self._recent.append(result.frame)
             try:
                 self._on_result(result)
             except Exception:
                 _LOGGER.exception("Error in the reading callback")
-
-    def _count_rejection(self, rejected: RejectedFrame) -> None:
-        key = rejected.error.translation_key
-        self._stats.frames_rejected += 1
-        self._stats.rejected_by_reason[key] = self._stats.rejected_by_reason.get(key, 0) + 1
-        self._stats.last_error = rejected.error.message
-        _LOGGER.debug("Frame rejected from %s: %s", self._description, rejected.error.message)
 
     def _set_connected(self) -> None:
         self._stats.connected = True
@@ -307,6 +372,10 @@ class MeterSession:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wakeup.wait()
+
+
+# What probe() raises, most specific first (the config flow shows each by its reason).
+PROBE_ERRORS: Final = (KeyRequired, DecryptionFailed, NoData, NoValidFrame, TransportError)
 
 
 def _no_valid_frame(rejections: list[FrameError], received: int) -> NoValidFrame:

@@ -8,8 +8,8 @@ Addresses are URLs, as ``serialx`` understands them:
 * ``rfc2217://host:port`` (ser2net telnet mode, remote serial settings);
 * ``esphome://host[:port]/?port_name=...`` (ESPHome serial proxy; needs ``aioesphomeapi``,
   which Home Assistant's ESPHome integration installs);
-* ``simulator://<standard>?interval=1&seed=1&encrypted=0``: a simulated meter in this
-  process (demo, tests, the config flow's "simulated meter" choice).
+* other schemes that a module registers with :func:`register_opener` (the simulated
+  meters register ``simulator://``).
 
 Reads return what has arrived, up to :data:`READ_SIZE` bytes at once; a receiver
 (:meth:`ByteStream.receive`) gets each chunk as the transport reads it. Linux's "low
@@ -29,7 +29,7 @@ import logging
 import re
 import socket
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 import serialx
@@ -45,8 +45,9 @@ READ_SIZE: Final = 4096
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 5.0
 
-SIMULATOR_SCHEME: Final = "simulator"
-NETWORK_SCHEMES: Final = frozenset({"socket", "tcp", "rfc2217", "esphome"})
+# Schemes serialx opens over the network; "socket" is what a bare host:port becomes.
+NETWORK_SCHEMES: Final = ("socket", "rfc2217", "esphome")
+_SERIALX_SCHEMES: Final = frozenset({*NETWORK_SCHEMES, "tcp"})
 # What each scheme needs that may be missing from the installation.
 _SCHEME_PACKAGES: Final = {"esphome": "aioesphomeapi (pip install 'serialx[esphome]')"}
 
@@ -78,6 +79,10 @@ _ERRNO_DETAILS: Final[dict[int, str]] = {
 
 
 type ChunkReceiver = Callable[[bytes], None]
+type Opener = Callable[[str], Awaitable[ByteStream]]
+
+# Schemes opened by something else than serialx (see register_opener).
+_OPENERS: dict[str, Opener] = {}
 
 
 async def receive_by_reading(stream: ByteStream, receiver: ChunkReceiver) -> None:
@@ -134,7 +139,28 @@ def url_scheme(url: str) -> str | None:
 
 def is_network_url(url: str) -> bool:
     """True for addresses reached over the network (where silence may be a dead socket)."""
-    return url_scheme(normalize_url(url)) in NETWORK_SCHEMES
+    return url_scheme(normalize_url(url)) in _SERIALX_SCHEMES
+
+
+def network_url(host: str, port: int) -> str:
+    """``socket://host:port`` for a raw TCP serial server; IPv6 literals in brackets."""
+    host = host.strip()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"socket://{host}:{port}"
+
+
+def is_serial_url(url: str) -> bool:
+    """Whether ``url`` is a network serial URL this module opens (``socket://host:port``,
+    ``rfc2217://...``, ``esphome://...``) with something after the scheme."""
+    url = url.strip()
+    scheme = url_scheme(url)
+    return scheme in NETWORK_SCHEMES and bool(url.partition("://")[2])
+
+
+def register_opener(scheme: str, opener: Opener) -> None:
+    """Let ``opener`` open the addresses of ``scheme`` (e.g. ``simulator://``)."""
+    _OPENERS[scheme.lower()] = opener
 
 
 def describe_os_error(err: BaseException) -> str:
@@ -344,7 +370,7 @@ async def _open_serialx(
     description = redact_url(url)
     scheme = url_scheme(url)
     kwargs = _serial_kwargs(serial)
-    if scheme in NETWORK_SCHEMES:
+    if scheme in _SERIALX_SCHEMES:
         kwargs["connect_timeout"] = connect_timeout
     try:
         async with asyncio.timeout(connect_timeout + 1.0):
@@ -383,12 +409,10 @@ async def open_stream(
     if not url:
         raise TransportError("no port given")
     scheme = url_scheme(url)
-    if scheme == SIMULATOR_SCHEME:
-        # Built in a worker thread: the first simulated meter imports its encoder modules,
-        # and an import must not block the caller's event loop.
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, _open_simulated_stream, url)
-    if scheme is not None and scheme != "device" and scheme not in NETWORK_SCHEMES:
+    opener = _OPENERS.get(scheme) if scheme is not None else None
+    if opener is not None:
+        return await opener(url)
+    if scheme is not None and scheme != "device" and scheme not in _SERIALX_SCHEMES:
         raise TransportError(f"unsupported address type {scheme}://")
     return await _open_serialx(url, serial, connect_timeout)
 
@@ -398,10 +422,3 @@ async def close_quietly(stream: ByteStream | None) -> None:
     if stream is not None:
         with contextlib.suppress(Exception):
             await stream.close()
-
-
-def _open_simulated_stream(url: str) -> ByteStream:
-    # Imported here: the simulators import the standards, which do not need them.
-    from .simulate.stream import open_simulated_stream  # noqa: PLC0415
-
-    return open_simulated_stream(url)

@@ -20,10 +20,10 @@ decisions depend on the bytes, never on how they were cut.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from ..errors import (
     DecryptionFailed,
@@ -46,7 +46,7 @@ from ..profiles import (
     refine,
     sibling,
 )
-from ..standards import DecoderOptions
+from ..spec import DecoderOptions
 from . import cipher, cosem_time, layouts, notification, scaling
 from .axdr import ObjectListMemo
 
@@ -93,7 +93,6 @@ class PipelineConfig:
 class DlmsStreamDecoder:
     """The :class:`~..standards.StreamDecoder` of every DLMS push standard.
 
-    ``counters`` counts readings and rejections by error translation key (diagnostics);
     ``last_notification`` is the last data-notification parsed, raw values before scaling.
     """
 
@@ -120,7 +119,6 @@ class DlmsStreamDecoder:
         # Per profile id: the current exponent a conclusive power check found. One stream
         # is one meter, so what was learned once holds for the next pushes.
         self._learned_current: dict[str, int] = {}
-        self.counters: Counter[str] = Counter()
         # The last data-notification parsed (raw values before scaling): for diagnostics.
         self.last_notification: notification.DataNotification | None = None
         # The meter profile of the last reading and how it was chosen: for diagnostics.
@@ -169,6 +167,13 @@ class DlmsStreamDecoder:
         """Forget partial frames (after a reconnect); replay protection is kept."""
         self._clear_partial()
         self._raw_next = self._consumed
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The meter profile of the last reading and how it was chosen."""
+        return {
+            "profile": self.last_profile,
+            "detection": None if self.last_detection is None else str(self.last_detection),
+        }
 
     # -- link layer ----------------------------------------------------------------------
 
@@ -334,7 +339,6 @@ class DlmsStreamDecoder:
         except FrameError as err:
             self._reject(out, err, frame)
             return
-        self.counters["readings"] += 1
         out.append(reading)
 
     def _drop_frames(self, out: list[DecodeResult], error: FrameError, keep: int) -> None:
@@ -345,7 +349,6 @@ class DlmsStreamDecoder:
         self._message_frames = frames[split:]
 
     def _reject(self, out: list[DecodeResult], error: FrameError, frame: bytes) -> None:
-        self.counters[error.translation_key] += 1
         out.append(RejectedFrame(error, frame))
 
     def _decode_apdu(self, apdu: bytes, frame: bytes) -> Reading:

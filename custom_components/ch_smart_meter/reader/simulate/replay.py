@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..model import Standard
-from ..standards import DecoderOptions, StandardSpec
+from ..spec import DecoderOptions, StandardSpec
 
 _WHITESPACE = re.compile(rb"\s+")
 

@@ -6,27 +6,20 @@ schedule: one frame every ``interval`` wall-clock seconds, at simulated instants
 ``start + k * interval * acceleration``, so frames are reproducible whatever the timing
 jitter. The outputs (pseudo-terminal, TCP server, in-process stream) only move bytes.
 
-Each standard's source lives in ``simulate/meters/<module>.py`` (module names as in
-``standards``) and exports ``create_source(options) -> FrameSource``; adding a standard
-means adding that module, nothing else.
+Each standard's source lives in ``simulate/meters/<module>.py`` and is listed in the
+static table of :mod:`.meters` (``create_source``, ``available_standards``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Final, Protocol
 
 from ..model import Standard
-from ..standards import MODULE_NAMES
-
-_PACKAGE: Final = __name__.rsplit(".", 1)[0] + ".meters"
 
 # The key of simulated encrypted meters when none is given (demo only: it is public).
 DEMO_KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
@@ -60,27 +53,6 @@ class FrameSource(Protocol):
 
     def respond(self, request: bytes, moment: datetime) -> bytes:
         """The answer to bytes the reader wrote (polled standards); ``b""`` when none."""
-
-
-@cache
-def _has_simulator(standard: Standard) -> bool:
-    """True when the standard's simulator module exists (looked up once)."""
-    return importlib.util.find_spec(f"{_PACKAGE}.{MODULE_NAMES[standard]}") is not None
-
-
-def available_standards() -> list[Standard]:
-    """Standards that have a simulator in this version, in the order of the recommendation."""
-    return [standard for standard in MODULE_NAMES if _has_simulator(standard)]
-
-
-def create_source(standard: Standard | str, options: SourceOptions | None = None) -> FrameSource:
-    """A simulated meter of ``standard``; raises ``KeyError`` when there is none."""
-    standard = Standard(standard)
-    if standard not in MODULE_NAMES or not _has_simulator(standard):
-        raise KeyError(f"no simulator for {standard.value!r}")
-    module = importlib.import_module(f"{_PACKAGE}.{MODULE_NAMES[standard]}")
-    factory: Callable[[SourceOptions], FrameSource] = module.create_source
-    return factory(options or SourceOptions())
 
 
 def _now_whole_second() -> datetime:

@@ -21,8 +21,11 @@ from typing import Final
 from ..dlms.cipher import parse_key
 from ..errors import InvalidKey, TransportError
 from ..model import Standard
-from ..transport import READ_SIZE, ChunkReceiver, receive_by_reading, redact_url
-from .source import DEMO_KEY, Simulator, SourceOptions, available_standards, create_source
+from ..transport import READ_SIZE, ChunkReceiver, receive_by_reading, redact_url, register_opener
+from .meters import available_standards, create_source
+from .source import DEMO_KEY, Simulator, SourceOptions
+
+SCHEME: Final = "simulator"
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -58,11 +61,19 @@ def simulator_url(
     encrypted: bool = False,
     acceleration: float | None = None,
 ) -> str:
-    """The address of a simulated meter (without key: an encrypted one uses the demo key)."""
-    query = {"interval": f"{interval:g}", "seed": str(seed), "encrypted": "1" if encrypted else "0"}
+    """The address of a simulated meter (without key: an encrypted one uses the demo key);
+    parameters at their defaults are left out (``simulator://dsmr``)."""
+    query: dict[str, str] = {}
+    if interval != 1.0:
+        query["interval"] = f"{interval:g}"
+    if seed != 1:
+        query["seed"] = str(seed)
+    if encrypted:
+        query["encrypted"] = "1"
     if acceleration is not None:
         query["acceleration"] = f"{acceleration:g}"
-    return f"simulator://{Standard(standard).value}?{urllib.parse.urlencode(query)}"
+    address = f"{SCHEME}://{Standard(standard).value}"
+    return f"{address}?{urllib.parse.urlencode(query)}" if query else address
 
 
 def _number[T](parameters: dict[str, str], name: str, kind: Callable[[str], T], default: T) -> T:
@@ -77,7 +88,7 @@ def _number[T](parameters: dict[str, str], name: str, kind: Callable[[str], T], 
 def parse_simulator_url(url: str) -> SimulatorUrl:
     """Read a ``simulator://`` address; raises :class:`TransportError` when it is wrong."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "simulator":
+    if parts.scheme.lower() != SCHEME:
         raise TransportError("not a simulator:// address")
     name = (parts.netloc or parts.path.strip("/")).lower()
     try:
@@ -182,3 +193,11 @@ def open_simulated_stream(url: str) -> SimulatedStream:
         start=parsed.start,
     )
     return SimulatedStream(simulator, redact_url(url))
+
+
+async def _open(url: str) -> SimulatedStream:
+    return open_simulated_stream(url)
+
+
+# Importing this module makes simulator:// addresses open like any port.
+register_opener(SCHEME, _open)

@@ -8,30 +8,27 @@ decoder tries them exchanged when the tag does not verify, and says so on the re
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..dlms.decoder import DlmsStreamDecoder, Framing, PipelineConfig
 from ..model import SerialSettings, Standard
 from ..profiles import spec_profiles
-from . import DecoderOptions, SerialPreset, StandardSpec
+from ..spec import SerialPreset, StandardSpec
 
 PIPELINE = PipelineConfig(
     standard=Standard.KAMSTRUP_DLMS, framing=Framing.HDLC, try_swapped_keys=True
 )
 
 
-def create_decoder(options: DecoderOptions) -> DlmsStreamDecoder:
-    """A Kamstrup DLMS stream decoder."""
-    return DlmsStreamDecoder(options, PIPELINE)
-
-
 SPEC = StandardSpec(
     standard=Standard.KAMSTRUP_DLMS,
     title="Kamstrup DLMS",
     serial_presets=(
-        SerialPreset("Kamstrup HAN", SerialSettings(2400, 8, "N", 1)),
-        SerialPreset("Kamstrup HAN, 2400 8E1 adapters", SerialSettings(2400, 8, "E", 1)),
+        SerialPreset("han", "Kamstrup HAN", SerialSettings(2400, 8, "N", 1)),
+        SerialPreset("han_8e1", "Kamstrup HAN, 2400 8E1 adapters", SerialSettings(2400, 8, "E", 1)),
     ),
     interval=10.0,
-    create_decoder=create_decoder,
+    create_decoder=partial(DlmsStreamDecoder, config=PIPELINE),
     supports_encryption=True,
     supports_authentication_key=True,
     description=(

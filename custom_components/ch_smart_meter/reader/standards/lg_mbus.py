@@ -8,30 +8,33 @@ frames are recognised too.
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..dlms.decoder import DlmsStreamDecoder, Framing, PipelineConfig
 from ..model import SerialSettings, Standard
 from ..profiles import spec_profiles
-from . import DecoderOptions, SerialPreset, StandardSpec
+from ..spec import SerialPreset, StandardSpec
 
 PIPELINE = PipelineConfig(standard=Standard.LG_MBUS, framing=Framing.HDLC)
-
-
-def create_decoder(options: DecoderOptions) -> DlmsStreamDecoder:
-    """An L&G M-Bus/DLMS stream decoder."""
-    return DlmsStreamDecoder(options, PIPELINE)
 
 
 SPEC = StandardSpec(
     standard=Standard.LG_MBUS,
     title="Landis+Gyr M-Bus/DLMS",
     serial_presets=(
-        SerialPreset("E450/E570 CII over an M-Bus slave adapter", SerialSettings(2400, 8, "E", 1)),
-        SerialPreset("E450 CII at 9600 baud (e.g. Thurgau)", SerialSettings(9600, 8, "E", 1)),
-        SerialPreset("2400 8N1 (adapters without parity)", SerialSettings(2400, 8, "N", 1)),
-        SerialPreset("9600 8N1", SerialSettings(9600, 8, "N", 1)),
+        SerialPreset(
+            "cii", "E450/E570 CII over an M-Bus slave adapter", SerialSettings(2400, 8, "E", 1)
+        ),
+        SerialPreset(
+            "cii_9600", "E450 CII at 9600 baud (e.g. Thurgau)", SerialSettings(9600, 8, "E", 1)
+        ),
+        SerialPreset(
+            "no_parity", "2400 8N1 (adapters without parity)", SerialSettings(2400, 8, "N", 1)
+        ),
+        SerialPreset("9600_8n1", "9600 8N1", SerialSettings(9600, 8, "N", 1)),
     ),
     interval=10.0,
-    create_decoder=create_decoder,
+    create_decoder=partial(DlmsStreamDecoder, config=PIPELINE),
     supports_encryption=True,
     supports_authentication_key=True,
     description=(

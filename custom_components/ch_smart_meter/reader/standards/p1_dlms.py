@@ -7,28 +7,25 @@ AM550 segments its push with the HDLC S bit at 115200 8N1; the E360 sends one lo
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..dlms.decoder import DlmsStreamDecoder, Framing, PipelineConfig
 from ..model import SerialSettings, Standard
 from ..profiles import spec_profiles
-from . import DecoderOptions, SerialPreset, StandardSpec
+from ..spec import SerialPreset, StandardSpec
 
 PIPELINE = PipelineConfig(standard=Standard.P1_DLMS, framing=Framing.HDLC)
-
-
-def create_decoder(options: DecoderOptions) -> DlmsStreamDecoder:
-    """A P1 DLMS stream decoder."""
-    return DlmsStreamDecoder(options, PIPELINE)
 
 
 SPEC = StandardSpec(
     standard=Standard.P1_DLMS,
     title="P1 DLMS",
     serial_presets=(
-        SerialPreset("Iskra AM550 P1", SerialSettings(115200, 8, "N", 1)),
-        SerialPreset("Landis+Gyr E360 P1", SerialSettings(9600, 8, "N", 1)),
+        SerialPreset("am550", "Iskra AM550 P1", SerialSettings(115200, 8, "N", 1)),
+        SerialPreset("e360", "Landis+Gyr E360 P1", SerialSettings(9600, 8, "N", 1)),
     ),
     interval=10.0,
-    create_decoder=create_decoder,
+    create_decoder=partial(DlmsStreamDecoder, config=PIPELINE),
     supports_encryption=True,
     supports_authentication_key=True,
     description=(

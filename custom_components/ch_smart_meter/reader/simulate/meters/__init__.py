@@ -1,1 +1,38 @@
-"""Simulated meters, one module per standard, each exporting ``create_source(options)``."""
+"""Simulated meters by standard: a static table in the order of the recommendation.
+
+Adding a simulated standard means adding its source and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Final
+
+from ...model import Standard
+from ..dlms_meters import create_standard_source
+from ..source import FrameSource, SourceOptions
+from . import dsmr
+
+# The DLMS standards' meters are models of one simulator (see ..dlms_models): L&G E360 or
+# Iskra AM550 on P1 DLMS, the L&G E450 CII (HDLC or M-Bus long frames), Kamstrup OMNIPOWER.
+SIMULATORS: Final[Mapping[Standard, Callable[[SourceOptions], FrameSource]]] = {
+    Standard.DSMR: dsmr.create_source,
+    Standard.P1_DLMS: partial(create_standard_source, Standard.P1_DLMS),
+    Standard.LG_MBUS: partial(create_standard_source, Standard.LG_MBUS),
+    Standard.KAMSTRUP_DLMS: partial(create_standard_source, Standard.KAMSTRUP_DLMS),
+}
+
+
+def available_standards() -> list[Standard]:
+    """Standards that have a simulator, in the order of the recommendation."""
+    return list(SIMULATORS)
+
+
+def create_source(standard: Standard | str, options: SourceOptions | None = None) -> FrameSource:
+    """A simulated meter of ``standard``; raises ``KeyError`` when there is none."""
+    try:
+        factory = SIMULATORS[Standard(standard)]
+    except (KeyError, ValueError):
+        raise KeyError(f"no simulator for {str(standard)!r}") from None
+    return factory(options or SourceOptions())

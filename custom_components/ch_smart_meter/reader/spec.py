@@ -1,0 +1,109 @@
+"""What a standard is made of: its serial formats, its decoder and how its data is carried.
+
+Every standard of the registry (:mod:`.standards`) is one :class:`StandardSpec`. The rest
+of the system (session, command-line tool, Home Assistant) reads these fields instead of
+asking which standard it is dealing with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from .model import DecodeResult, SerialSettings, Standard
+
+SWISS_TIME = ZoneInfo("Europe/Zurich")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderOptions:
+    """What a decoder needs besides the bytes.
+
+    ``timezone`` localises meter times sent without an offset (DLMS deviation "not
+    specified"); ``clock`` stamps readings whose frame carries no time at all;
+    ``profile`` overrides the meter profile detection (DLMS).
+    """
+
+    # Secrets: never in a repr (logs, diagnostics, test failure output).
+    encryption_key: bytes | None = field(default=None, repr=False)
+    authentication_key: bytes | None = field(default=None, repr=False)
+    timezone: tzinfo = SWISS_TIME
+    profile: str | None = None
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+class StreamDecoder(Protocol):
+    """Bytes in, readings and rejected frames out; independent of how the bytes arrive."""
+
+    def feed(self, data: bytes) -> list[DecodeResult]:
+        """Consume a chunk of the byte stream; return what it completed, in order."""
+
+    def flush(self) -> list[DecodeResult]:
+        """End of input: report a pending incomplete frame (as truncated) and clear it."""
+
+    def reset(self) -> None:
+        """Forget partial frames (after a reconnect)."""
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the decoder learned about the meter (layout, profile), for diagnostics."""
+
+
+class Carrier(StrEnum):
+    """How a standard's data reaches the reader."""
+
+    BYTE_STREAM = "byte_stream"  # a serial line or a network serial server
+    MQTT = "mqtt"  # messages on an MQTT broker (CH-SMR)
+
+
+@dataclass(frozen=True, slots=True)
+class SerialPreset:
+    """A named character format, e.g. the L&G CII over an M-Bus slave adapter, 2400 8E1.
+
+    ``id`` is stable (configuration, translations); ``name`` is the English label.
+    """
+
+    id: str
+    name: str
+    settings: SerialSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A meter model whose scaling or layout the decoder knows (used as an override option)."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class StandardSpec:
+    """Everything the rest of the system needs to know about one standard."""
+
+    standard: Standard
+    title: str  # as the Swiss recommendation names it, e.g. "P1 DSMR 5.0.2"
+    interval: float  # normal seconds between two readings; silence > 3x => unavailable
+    create_decoder: Callable[[DecoderOptions], StreamDecoder]
+    carrier: Carrier = Carrier.BYTE_STREAM
+    # Character formats offered for this standard, the default first; empty where the
+    # standard has no serial line (CH-SMR).
+    serial_presets: tuple[SerialPreset, ...] = ()
+    supports_encryption: bool = False
+    supports_authentication_key: bool = False
+    description: str = ""
+    # Meter models the user may force instead of automatic detection (DLMS); empty if none.
+    profiles: tuple[Profile, ...] = ()
+    # What one unit of data is called in messages to the user ("rejected frame: ...").
+    frame_noun: str = "frame"
+
+    @property
+    def serial(self) -> SerialSettings | None:
+        """The default character format."""
+        return self.serial_presets[0].settings if self.serial_presets else None

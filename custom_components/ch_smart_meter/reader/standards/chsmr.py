@@ -1,0 +1,92 @@
+"""CH-SMR as a source: the reader output format of chapter 6 read back, from another
+reader (gPlug, whatwatt, smartmeter-datacollector, another Home Assistant).
+
+It is carried as MQTT messages, one per reading; the format is in :mod:`..chsmr`. Outside
+MQTT (a capture, a log) the messages come one per line: that is this standard's decoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..chsmr import decode_payload
+from ..errors import ChSmrError
+from ..model import DecodeResult, RejectedFrame, Standard
+from ..spec import Carrier, DecoderOptions, StandardSpec
+
+# The recommendation asks readers for data at least every 10 s.
+CHSMR_INTERVAL: Final = 10.0
+# A message longer than this is no CH-SMR reading (Tables 1 and 2 fit in well under 2 kB).
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+
+def decode_message(message: bytes, **kwargs: Any) -> DecodeResult:
+    """One message: a reading, or the message rejected with the reason."""
+    if len(message) > MAX_MESSAGE_BYTES:
+        return RejectedFrame(ChSmrError("message too long"), message[:256])
+    try:
+        return decode_payload(message, **kwargs)
+    except ChSmrError as err:
+        return RejectedFrame(err, message)
+
+
+class ChSmrLineDecoder:
+    """CH-SMR messages one per line (a capture, a log): the ``StreamDecoder`` of the spec."""
+
+    def __init__(self, options: DecoderOptions | None = None) -> None:
+        self._buffer = bytearray()
+        self._line = 0
+
+    def feed(self, data: bytes) -> list[DecodeResult]:
+        """Decode every complete line."""
+        self._buffer += data
+        results: list[DecodeResult] = []
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            self._decode(line, results)
+        if len(self._buffer) > MAX_MESSAGE_BYTES:
+            self._line += 1
+            self._buffer.clear()
+            results.append(RejectedFrame(ChSmrError("line too long"), position=self._where()))
+        return results
+
+    def flush(self) -> list[DecodeResult]:
+        """A last line without a line break."""
+        results: list[DecodeResult] = []
+        if self._buffer:
+            self._decode(bytes(self._buffer), results)
+        self._buffer.clear()
+        return results
+
+    def reset(self) -> None:
+        """Forget a partial line."""
+        self._buffer.clear()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Nothing to learn about the meter from a message format."""
+        return {}
+
+    def _decode(self, line: bytes, results: list[DecodeResult]) -> None:
+        self._line += 1
+        line = line.strip()
+        if not line:
+            return
+        result = decode_message(line)
+        if isinstance(result, RejectedFrame):
+            result = RejectedFrame(result.error, result.frame, position=self._where())
+        results.append(result)
+
+    def _where(self) -> str:
+        return f"line {self._line}"
+
+
+SPEC: Final = StandardSpec(
+    standard=Standard.CH_SMR,
+    title="CH-SMR reader over MQTT",
+    carrier=Carrier.MQTT,
+    interval=CHSMR_INTERVAL,
+    create_decoder=ChSmrLineDecoder,
+    description="Chapter 6 of the Swiss recommendation: JSON on dt/<group>/<id_ims>/ds",
+    frame_noun="message",
+)
