@@ -6,6 +6,10 @@ copied into this repository); tests that need them skip with a reason when it is
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tty
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +36,15 @@ def testdata_dir(name: str) -> Path:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load this repository's custom integration in every test."""
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[int, str]]:
+    """A raw pseudo-terminal: (master fd, slave path). The test plays the meter on the master."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    yield master, os.ttyname(slave)
+    for fd in (master, slave):
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -2,25 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .chsmr_source import async_ensure_mqtt, spec_for
-from .const import CONF_STANDARD, DOMAIN
-from .coordinator import ChSmartMeterConfigEntry, ChSmartMeterCoordinator
+from .chsmr_source import ChSmrSource, async_ensure_mqtt
+from .const import CONF_STANDARD, CONF_URL, DOMAIN
+from .coordinator import ChSmartMeterCoordinator, ConnectionCallback, ResultCallback, SourceFactory
+from .data import ChSmartMeterConfigEntry, ChSmartMeterData
+from .entry_data import decoder_options_from_data, serial_settings_from_data
 from .http import async_register_views
-from .reader.standards import load_all
+from .reader.session import MeterSession, ReadingSource
+from .reader.simulate import stream as _simulated_meters  # noqa: F401 - the demo's simulator://
+from .reader.spec import Carrier, StandardSpec
+from .reader.standards import get_spec
 from .republish import async_setup_republisher
-
-# Import every standard's decoder now: Home Assistant imports this package in its executor,
-# while the standards registry would otherwise import them lazily inside the event loop.
-load_all()
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def _async_port_source(
+    hass: HomeAssistant, entry: ConfigEntry, spec: StandardSpec
+) -> SourceFactory:
+    """A session on the entry's port (serial line, network serial server, simulator)."""
+    data = entry.data
+
+    def make(on_result: ResultCallback, on_connection: ConnectionCallback) -> ReadingSource:
+        return MeterSession(
+            data[CONF_URL],
+            spec,
+            decoder_options_from_data(data, entry.options),
+            serial=serial_settings_from_data(data, spec),
+            on_result=on_result,
+            on_connection=on_connection,
+        )
+
+    return make
+
+
+async def _async_mqtt_source(
+    hass: HomeAssistant, entry: ConfigEntry, spec: StandardSpec
+) -> SourceFactory:
+    """A subscription to the meter's CH-SMR topic; set-up waits for MQTT."""
+    await async_ensure_mqtt(hass, entry)
+
+    def make(on_result: ResultCallback, on_connection: ConnectionCallback) -> ReadingSource:
+        return ChSmrSource(hass, entry, on_result=on_result, on_connection=on_connection)
+
+    return make
+
+
+# How each carrier of a standard's data becomes the entry's reading source.
+SOURCES: Final[
+    dict[Carrier, Callable[[HomeAssistant, ConfigEntry, StandardSpec], Awaitable[SourceFactory]]]
+] = {
+    Carrier.BYTE_STREAM: _async_port_source,
+    Carrier.MQTT: _async_mqtt_source,
+}
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -32,18 +77,18 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> bool:
     """Open the meter's port, start reading, create the sensors."""
     try:
-        spec_for(entry.data[CONF_STANDARD])
+        spec = get_spec(entry.data[CONF_STANDARD])
     except (KeyError, ValueError) as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="unknown_standard",
             translation_placeholders={"standard": str(entry.data.get(CONF_STANDARD))},
         ) from err
-    await async_ensure_mqtt(hass, entry)  # a CH-SMR source needs MQTT
-    coordinator = ChSmartMeterCoordinator(hass, entry)
-    coordinator.republisher = async_setup_republisher(hass, entry, coordinator)
+    make_source = await SOURCES[spec.carrier](hass, entry, spec)
+    coordinator = ChSmartMeterCoordinator(hass, entry, spec, make_source)
+    republisher = async_setup_republisher(hass, entry, coordinator.add_reading_listener)
     await coordinator.async_start()
-    entry.runtime_data = coordinator
+    entry.runtime_data = ChSmartMeterData(coordinator, coordinator.source, republisher)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # One listener reloads the entry after any change of data (reconfigure) or options.
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
@@ -54,7 +99,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ChSmartMeterConfigEntry
     """Remove the sensors, stop reading, release the port."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await entry.runtime_data.async_shutdown()
+        await entry.runtime_data.coordinator.async_shutdown()
     return unloaded
 
 

@@ -33,7 +33,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
-from .chsmr_source import CHSMR_SPEC, source_topics
+from .chsmr_source import source_topics
 from .const import (
     CONF_SOURCE_UNITS,
     CONF_STANDARD,
@@ -48,6 +48,7 @@ from .mqtt_link import async_mqtt_client, mqtt_module
 from .reader.chsmr import DEFAULT_TOPIC_FILTER, decode_payload, parse_topic
 from .reader.errors import ChSmrError
 from .reader.model import Reading, Standard
+from .reader.standards import get_spec
 from .republish import republished_topics
 
 # Seconds the flow listens to the broker. Readers publish at least every 10 s; most every
@@ -142,7 +143,8 @@ def chsmr_standard_choices(hass: HomeAssistant) -> list[SelectOptionDict]:
     """The "CH-SMR reader over MQTT" choice of the first step, offered once MQTT is set up."""
     if mqtt_module(hass) is None:
         return []
-    return [SelectOptionDict(value=Standard.CH_SMR.value, label=CHSMR_SPEC.title)]
+    spec = get_spec(Standard.CH_SMR)
+    return [SelectOptionDict(value=spec.standard.value, label=spec.title)]
 
 
 def source_option_fields(entry: ConfigEntry) -> dict[vol.Marker, Any]:
@@ -169,10 +171,12 @@ def _topics_text(topics: Mapping[str, str]) -> str:
 class ChSmrConfigFlowMixin(ConfigFlow):
     """The CH-SMR steps of the config flow (see the module docstring)."""
 
-    _chsmr_filter: str = DEFAULT_TOPIC_FILTER
-    _chsmr_listen_task: asyncio.Task[ListenResult] | None = None
-    _chsmr_result: ListenResult | None = None
-    _chsmr_discovered: SeenMeter | None = None
+    def __init__(self) -> None:
+        super().__init__()
+        self._chsmr_filter: str = DEFAULT_TOPIC_FILTER
+        self._chsmr_listen_task: asyncio.Task[ListenResult] | None = None
+        self._chsmr_result: ListenResult | None = None
+        self._chsmr_discovered: SeenMeter | None = None
 
     async def async_step_chsmr(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Which topics to listen to (default ``dt/+/+/ds``)."""

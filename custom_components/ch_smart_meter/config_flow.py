@@ -1,19 +1,22 @@
 """Config, reconfigure and options flows.
 
-standard → connection (serial port, network, serial URL or simulated meter) → serial
-character format when "custom" → keys (where the standard can be encrypted) → a live check
-that listens to the meter (a progress step) → entry, with the meter id as unique id.
+The walk: ``user`` (the standard) → ``connection`` (a menu: serial port, network, serial
+URL or simulated meter) → that connection's form → ``serial_format`` when the serial
+format is "custom" → ``keys`` where the standard can be encrypted → ``probe`` (a live
+check that listens to the meter, a progress step) → ``finish`` (the entry, with the meter
+id as unique id). A failed check shows the form where it can be fixed again, with its
+error: the keys form for key errors, otherwise the form the user filled last.
 Keys that the meter verifies only exchanged (Kamstrup keys labelled 64/65) are stored in
-the working order, after a step that tells the user so.
-Errors say what the check found: the port cannot be opened, nothing arrives, something
-arrives but no valid frame, a key is needed, the key is wrong.
+the working order, after ``keys_swapped`` tells the user so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import serialx
@@ -59,26 +62,18 @@ from .const import (
     MAX_UPDATE_INTERVAL,
     PROFILE_AUTO,
 )
-from .coordinator import (
-    ChSmartMeterConfigEntry,
-    decoder_options_from_data,
-    serial_settings_from_data,
-)
+from .data import ChSmartMeterConfigEntry, ChSmartMeterData
+from .entry_data import decoder_options_from_data, serial_settings_data, serial_settings_from_data
 from .reader.dlms.cipher import parse_key
 from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
-from .reader.errors import (
-    DecryptionFailed,
-    InvalidKey,
-    KeyRequired,
-    NoData,
-    NoValidFrame,
-    ReaderError,
-    TransportError,
-)
-from .reader.model import Reading, SerialSettings, Standard
-from .reader.session import probe
-from .reader.simulate.source import available_standards
-from .reader.standards import StandardSpec, get_spec, implemented_specs
+from .reader.errors import InvalidKey
+from .reader.model import Reading, SerialSettings
+from .reader.session import PROBE_ERRORS, probe
+from .reader.simulate.meters import available_standards
+from .reader.simulate.stream import simulator_url
+from .reader.spec import Carrier, StandardSpec
+from .reader.standards import get_spec, meter_specs
+from .reader.transport import is_serial_url, network_url
 from .republish_flow import RepublishOptionsFlowMixin
 
 # Seconds the live check listens at least; slow meters get two of their intervals more.
@@ -88,23 +83,13 @@ SERIAL_BY_ID: Final = "/dev/serial/by-id"
 CONF_SERIAL_PRESET: Final = "serial_preset"
 PORT_MANUAL: Final = "manual"
 PRESET_CUSTOM: Final = "custom"
-NETWORK_SCHEMES: Final = ("socket", "rfc2217", "esphome")
+# Shown when the check failed in an unexpected way (the log has the details).
+ERROR_UNKNOWN: Final = "unknown"
 
 # Selector values are translation keys (lower case); the line format wants letters.
 PARITIES: Final = {"none": "N", "even": "E", "odd": "O"}
 BYTESIZES: Final = ("7", "8")
 STOPBITS: Final = {"1": 1.0, "2": 2.0}
-
-# What the live check raised → (error key, show it on the keys step). The first match wins,
-# so subclasses come before their bases.
-PROBE_ERRORS: Final[tuple[tuple[type[ReaderError], str, bool], ...]] = (
-    (KeyRequired, "key_required", True),
-    (DecryptionFailed, "invalid_key", True),
-    (InvalidKey, "invalid_key_format", True),
-    (NoData, "no_data", False),
-    (NoValidFrame, "no_valid_frame", False),
-    (TransportError, "cannot_open", False),
-)
 
 
 def list_serial_ports() -> list[SelectOptionDict]:
@@ -129,41 +114,16 @@ def list_serial_ports() -> list[SelectOptionDict]:
     return list(options.values())
 
 
-def network_url(host: str, port: int) -> str:
-    """``socket://host:port``; IPv6 literals in brackets."""
-    host = host.strip()
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"socket://{host}:{port}"
-
-
-def simulator_url(spec: StandardSpec) -> str:
-    """The address of the in-process simulated meter of a standard."""
-    return f"simulator://{spec.standard.value}"
-
-
 def probe_timeout(spec: StandardSpec) -> float:
     """How long the live check listens for a standard."""
     return max(PROBE_TIMEOUT, 2 * spec.interval + 5)
-
-
-def _settings_data(settings: SerialSettings | None) -> dict[str, Any]:
-    if settings is None:
-        return {}
-    return {
-        CONF_BAUDRATE: settings.baudrate,
-        CONF_BYTESIZE: settings.bytesize,
-        CONF_PARITY: settings.parity,
-        CONF_STOPBITS: settings.stopbits,
-    }
 
 
 def _standard_schema(
     default: str | None, extra: list[SelectOptionDict] | None = None
 ) -> vol.Schema:
     options = [
-        SelectOptionDict(value=spec.standard.value, label=spec.title)
-        for spec in implemented_specs()
+        SelectOptionDict(value=spec.standard.value, label=spec.title) for spec in meter_specs()
     ] + (extra or [])
     return vol.Schema(
         {
@@ -174,17 +134,23 @@ def _standard_schema(
     )
 
 
-def _preset_selector(spec: StandardSpec) -> SelectSelector:
+def _preset_field(spec: StandardSpec) -> dict[vol.Marker, SelectSelector]:
+    """The serial format: one of the standard's presets (its usual one first), or custom."""
     options = [
-        SelectOptionDict(value=str(index), label=f"{preset.name} ({preset.settings.describe()})")
-        for index, preset in enumerate(spec.serial_presets)
+        SelectOptionDict(value=preset.id, label=f"{preset.name} ({preset.settings.describe()})")
+        for preset in spec.serial_presets
     ]
     options.append(SelectOptionDict(value=PRESET_CUSTOM, label=PRESET_CUSTOM))
-    return SelectSelector(
+    selector = SelectSelector(
         SelectSelectorConfig(
             options=options, mode=SelectSelectorMode.DROPDOWN, translation_key=CONF_SERIAL_PRESET
         )
     )
+    return {vol.Required(CONF_SERIAL_PRESET, default=_default_preset(spec)): selector}
+
+
+def _default_preset(spec: StandardSpec) -> str:
+    return spec.serial_presets[0].id if spec.serial_presets else PRESET_CUSTOM
 
 
 def _text(kind: TextSelectorType = TextSelectorType.TEXT) -> TextSelector:
@@ -197,6 +163,30 @@ def _select(options: list[str], key: str) -> SelectSelector:
     )
 
 
+@dataclass(slots=True)
+class FlowState:
+    """What one walk through the flow has collected so far."""
+
+    spec: StandardSpec | None = None
+    # The entry data being built: url, serial format, keys.
+    data: dict[str, Any] = field(default_factory=dict)
+    # The connection form the user filled last and what was typed in it: after a failed
+    # check that form is shown again, filled in.
+    form: str = "user"
+    form_input: dict[str, Any] = field(default_factory=dict)
+    preset: str = ""
+    keys_entered: bool = False
+    # Reconfigure: the entry's keys, kept unless new ones are typed (never shown back).
+    stored_keys: dict[str, str] = field(default_factory=dict)
+    probe_task: asyncio.Task[Reading] | None = None
+    error: str | None = None  # the reason code of the failed check
+    error_detail: str = ""
+    error_about_keys: bool = False
+    reading: Reading | None = None
+    # The meter verified the keys only exchanged; they are stored in the working order.
+    keys_swapped: bool = False
+
+
 class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     """Set up one meter."""
 
@@ -204,18 +194,19 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     MINOR_VERSION = 1
 
     def __init__(self) -> None:
-        self._spec: StandardSpec | None = None
-        self._data: dict[str, Any] = {}
-        self._connection_step = "user"
-        self._connection_input: dict[str, Any] = {}
-        self._preset = "0"
-        self._keys_entered = False
-        self._stored_keys: dict[str, str] = {}
-        self._probe_task: asyncio.Task[Reading] | None = None
-        self._probe_error: tuple[str, bool, str] | None = None
-        self._reading: Reading | None = None
-        # The meter verified the keys only exchanged; they are stored in the working order.
-        self._keys_swapped = False
+        super().__init__()
+        self.state = FlowState()
+        # The form to show again after a failed check, by the step that showed it.
+        self._forms: dict[str, Callable[[dict[str, str]], Awaitable[ConfigFlowResult]]] = {
+            "serial": self._async_show_serial_form,
+            "serial_manual": self._async_show_serial_manual_form,
+            "network": self._async_show_network_form,
+            "url": self._async_show_url_form,
+            "serial_format": self._async_show_serial_format_form,
+            "keys": self._async_show_keys_form,
+            # The simulated meter has no connection form: back to the start.
+            "user": self._async_show_standard_form,
+        }
 
     @staticmethod
     @callback
@@ -226,20 +217,28 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     @property
     def spec(self) -> StandardSpec:
         """The standard chosen in the first step."""
-        assert self._spec is not None
-        return self._spec
+        assert self.state.spec is not None
+        return self.state.spec
 
     # ------------------------------------------------------------ standard
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the standard the meter's customer interface speaks."""
         if user_input is not None:
-            if user_input[CONF_STANDARD] == Standard.CH_SMR:
-                return await self.async_step_chsmr()  # chsmr_flow.py
-            self._spec = get_spec(user_input[CONF_STANDARD])
+            spec = self.state.spec = get_spec(user_input[CONF_STANDARD])
+            if spec.carrier is Carrier.MQTT:
+                return await self.async_step_chsmr()  # chsmr_flow.py: a topic, no port
             return await self.async_step_connection()
         return self.async_show_form(
             step_id="user", data_schema=_standard_schema(None, chsmr_standard_choices(self.hass))
+        )
+
+    async def _async_show_standard_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+        return self.async_show_form(
+            step_id="user",
+            data_schema=_standard_schema(self.spec.standard.value),
+            errors=errors,
+            description_placeholders=self._placeholders(),
         )
 
     async def async_step_reconfigure(
@@ -247,17 +246,16 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the standard, the port, the serial format or the keys of an entry."""
         entry = self._get_reconfigure_entry()
-        if entry.data.get(CONF_STANDARD) == Standard.CH_SMR:
+        if get_spec(entry.data[CONF_STANDARD]).carrier is Carrier.MQTT:
             return await self.async_reconfigure_chsmr(entry)  # chsmr_flow.py
         if user_input is not None:
-            self._spec = get_spec(user_input[CONF_STANDARD])
-            # Keys stay unless new ones are typed (they are never shown back).
-            self._stored_keys = {
+            self.state.spec = get_spec(user_input[CONF_STANDARD])
+            self.state.stored_keys = {
                 key: entry.data[key]
                 for key in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY)
                 if entry.data.get(key)
             }
-            self._data = dict(self._stored_keys)
+            self.state.data = dict(self.state.stored_keys)
             return await self.async_step_connection()
         return self.async_show_form(
             step_id="reconfigure",
@@ -279,11 +277,10 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """A local serial port (USB P1 cable, M-Bus adapter, optical head)."""
         if user_input is not None:
-            self._connection_input = user_input
-            self._preset = user_input[CONF_SERIAL_PRESET]
+            self._remember_form("serial", user_input, user_input[CONF_SERIAL_PRESET])
             if user_input[CONF_PORT] == PORT_MANUAL:
                 return await self.async_step_serial_manual()
-            return await self._async_connection_chosen("serial", user_input[CONF_PORT])
+            return await self._async_connection_chosen(user_input[CONF_PORT])
         return await self._async_show_serial_form({})
 
     async def _async_show_serial_form(self, errors: dict[str, str]) -> ConfigFlowResult:
@@ -296,38 +293,37 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
                         options=ports, mode=SelectSelectorMode.DROPDOWN, translation_key=CONF_PORT
                     )
                 ),
-                vol.Required(CONF_SERIAL_PRESET, default="0"): _preset_selector(self.spec),
+                **_preset_field(self.spec),
             }
         )
-        return self._show_connection_form("serial", schema, errors)
+        return self._show_form("serial", schema, errors)
 
     async def async_step_serial_manual(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A serial device path typed by hand."""
         if user_input is not None:
-            self._connection_input = user_input
-            return await self._async_connection_chosen(
-                "serial_manual", user_input[CONF_PORT].strip()
-            )
-        return self._show_serial_manual_form({})
+            # The serial format was chosen with the port list.
+            self._remember_form("serial_manual", user_input, self.state.preset)
+            return await self._async_connection_chosen(user_input[CONF_PORT].strip())
+        return await self._async_show_serial_manual_form({})
 
-    def _show_serial_manual_form(self, errors: dict[str, str]) -> ConfigFlowResult:
-        schema = vol.Schema({vol.Required(CONF_PORT): _text()})
-        return self._show_connection_form("serial_manual", schema, errors)
+    async def _async_show_serial_manual_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+        return self._show_form(
+            "serial_manual", vol.Schema({vol.Required(CONF_PORT): _text()}), errors
+        )
 
     async def async_step_network(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A raw TCP serial server (ser2net, a Wi-Fi P1 bridge)."""
         if user_input is not None:
-            self._connection_input = user_input
-            self._preset = "0"
+            self._remember_form("network", user_input, _default_preset(self.spec))
             url = network_url(user_input[CONF_HOST], int(user_input[CONF_PORT]))
-            return await self._async_connection_chosen("network", url)
-        return self._show_network_form({})
+            return await self._async_connection_chosen(url)
+        return await self._async_show_network_form({})
 
-    def _show_network_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+    async def _async_show_network_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         schema = vol.Schema(
             {
                 vol.Required(CONF_HOST): _text(),
@@ -336,59 +332,58 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
                 ),
             }
         )
-        return self._show_connection_form("network", schema, errors)
+        return self._show_form("network", schema, errors)
 
     async def async_step_url(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """A serial URL: socket://, rfc2217:// (ser2net telnet) or esphome:// (serial proxy)."""
         if user_input is not None:
-            self._connection_input = user_input
-            self._preset = user_input[CONF_SERIAL_PRESET]
+            self._remember_form("url", user_input, user_input[CONF_SERIAL_PRESET])
             url = user_input[CONF_URL].strip()
-            scheme, _, rest = url.partition("://")
-            if scheme.lower() not in NETWORK_SCHEMES or not rest:
-                return self._show_url_form({CONF_URL: "invalid_url"})
-            return await self._async_connection_chosen("url", url)
-        return self._show_url_form({})
+            if not is_serial_url(url):
+                return await self._async_show_url_form({CONF_URL: "invalid_url"})
+            return await self._async_connection_chosen(url)
+        return await self._async_show_url_form({})
 
-    def _show_url_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+    async def _async_show_url_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         schema = vol.Schema(
             {
                 vol.Required(CONF_URL): _text(TextSelectorType.URL),
-                vol.Required(CONF_SERIAL_PRESET, default="0"): _preset_selector(self.spec),
+                **_preset_field(self.spec),
             }
         )
-        return self._show_connection_form("url", schema, errors)
+        return self._show_form("url", schema, errors)
 
     async def async_step_simulator(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A simulated meter in Home Assistant itself: a demo without hardware."""
-        self._connection_input = {}
-        self._preset = "0"
-        return await self._async_connection_chosen("user", simulator_url(self.spec))
+        self._remember_form("user", {}, _default_preset(self.spec))
+        return await self._async_connection_chosen(simulator_url(self.spec.standard))
 
-    def _show_connection_form(
+    def _remember_form(self, step_id: str, user_input: dict[str, Any], preset: str) -> None:
+        state = self.state
+        state.form, state.form_input, state.preset = step_id, user_input, preset
+
+    def _show_form(
         self, step_id: str, schema: vol.Schema, errors: dict[str, str]
     ) -> ConfigFlowResult:
-        self._connection_step = step_id
+        input_here = self.state.form_input if self.state.form == step_id else {}
         return self.async_show_form(
             step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, self._connection_input),
+            data_schema=self.add_suggested_values_to_schema(schema, input_here),
             errors=errors,
             description_placeholders=self._placeholders(),
         )
 
-    async def _async_connection_chosen(self, step_id: str, url: str) -> ConfigFlowResult:
-        self._connection_step = step_id
-        self._data[CONF_URL] = url
+    async def _async_connection_chosen(self, url: str) -> ConfigFlowResult:
+        state = self.state
+        state.data[CONF_URL] = url
         if self.source != SOURCE_RECONFIGURE:
             self._async_abort_entries_match({CONF_URL: url})
-        if self._preset == PRESET_CUSTOM and step_id != "user":
+        if state.preset == PRESET_CUSTOM and state.form != "user":
             return await self.async_step_serial_format()
-        presets = self.spec.serial_presets
-        index = int(self._preset) if self._preset.isdigit() else 0
-        settings = presets[index].settings if index < len(presets) else self.spec.serial
-        self._data.update(_settings_data(settings))
+        presets = {preset.id: preset.settings for preset in self.spec.serial_presets}
+        state.data.update(serial_settings_data(presets.get(state.preset, self.spec.serial)))
         return await self._async_next_after_connection()
 
     async def async_step_serial_format(
@@ -396,7 +391,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A character format that none of the standard's presets has."""
         if user_input is not None:
-            self._data.update(
+            self.state.data.update(
                 {
                     CONF_BAUDRATE: int(user_input[CONF_BAUDRATE]),
                     CONF_BYTESIZE: int(user_input[CONF_BYTESIZE]),
@@ -404,11 +399,11 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
                     CONF_STOPBITS: STOPBITS[user_input[CONF_STOPBITS]],
                 }
             )
+            self.state.form = "serial_format"
             return await self._async_next_after_connection()
-        return self._show_serial_format_form({})
+        return await self._async_show_serial_format_form({})
 
-    def _show_serial_format_form(self, errors: dict[str, str]) -> ConfigFlowResult:
-        self._connection_step = "serial_format"
+    async def _async_show_serial_format_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         default = self.spec.serial or SerialSettings()
         parity = next(key for key, letter in PARITIES.items() if letter == default.parity.upper())
         stopbits = next(key for key, bits in STOPBITS.items() if bits == default.stopbits)
@@ -434,7 +429,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         )
 
     async def _async_next_after_connection(self) -> ConfigFlowResult:
-        if self.spec.supports_encryption and not self._keys_entered:
+        if self.spec.supports_encryption and not self.state.keys_entered:
             return await self.async_step_keys()
         return await self.async_step_probe()
 
@@ -445,25 +440,27 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             keys: dict[str, str | None] = {}
-            for field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY):
+            for key_field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY):
                 try:
-                    key = parse_key(user_input.get(field))
-                except InvalidKey:
-                    errors[field] = "invalid_key_format"
+                    key = parse_key(user_input.get(key_field))
+                except InvalidKey as err:
+                    errors[key_field] = err.reason.value
                     continue
                 # Empty: keep the key stored in a reconfigured entry, else no key.
-                keys[field] = key.hex() if key is not None else self._stored_keys.get(field)
+                keys[key_field] = (
+                    key.hex() if key is not None else self.state.stored_keys.get(key_field)
+                )
             if not errors:
-                for field, value in keys.items():
+                for key_field, value in keys.items():
                     if value is None:
-                        self._data.pop(field, None)
+                        self.state.data.pop(key_field, None)
                     else:
-                        self._data[field] = value
-                self._keys_entered = True
+                        self.state.data[key_field] = value
+                self.state.keys_entered = True
                 return await self.async_step_probe()
-        return self._show_keys_form(errors)
+        return await self._async_show_keys_form(errors)
 
-    def _show_keys_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+    async def _async_show_keys_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         fields: dict[vol.Marker, Any] = {
             vol.Optional(CONF_ENCRYPTION_KEY): _text(TextSelectorType.PASSWORD)
         }
@@ -480,51 +477,50 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
 
     async def async_step_probe(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Listen to the meter until a reading decodes (or the check fails)."""
-        if self._probe_task is None:
-            self._probe_task = self.hass.async_create_task(
+        state = self.state
+        if state.probe_task is None:
+            state.probe_task = self.hass.async_create_task(
                 self._async_probe(), f"{DOMAIN} live check", eager_start=False
             )
-        if not self._probe_task.done():
+        if not state.probe_task.done():
             return self.async_show_progress(
                 step_id="probe",
                 progress_action="probe",
-                progress_task=self._probe_task,
+                progress_task=state.probe_task,
                 description_placeholders={"seconds": f"{probe_timeout(self.spec):.0f}"},
             )
-        task, self._probe_task = self._probe_task, None
-        self._probe_error = None
+        task, state.probe_task = state.probe_task, None
+        state.error, state.error_detail, state.error_about_keys = None, "", False
         try:
-            self._reading = task.result()
-        except ReaderError as err:
-            self._probe_error = _describe_probe_error(err)
+            state.reading = task.result()
+        except PROBE_ERRORS as err:
+            state.error, state.error_detail = err.reason.value, err.detail or ""
+            state.error_about_keys = err.about_keys
         except TimeoutError:
-            self._probe_error = ("no_data", False, "")
+            state.error = "no_data"
         except Exception:
             LOGGER.exception("Unexpected error while listening to the meter")
-            self._probe_error = ("unknown", False, "")
-        if self._probe_error is None:
+            state.error = ERROR_UNKNOWN
+        if state.error is None:
             return self.async_show_progress_done(next_step_id="finish")
         return self.async_show_progress_done(next_step_id="probe_failed")
 
     async def _async_probe(self) -> Reading:
         spec = self.spec
-        data = self._data
-        options = self._reconfigure_options()
-        decoder_options = decoder_options_from_data(data, options, spec)
-        serial = serial_settings_from_data(data, spec)
+        data = self.state.data
         timeout = probe_timeout(spec)
+        # A loaded entry being reconfigured holds the port: it lets go while the check listens.
         entry = self._reconfigured_loaded_entry()
+        holder = entry.runtime_data.source.paused() if entry else contextlib.nullcontext()
         # A safety net around the check's own timeout: the flow must never hang.
-        async with asyncio.timeout(timeout + 10):
-            if entry is None:
-                return await probe(
-                    data[CONF_URL], spec, decoder_options, serial=serial, timeout=timeout
-                )
-            # The entry's own session holds the port: let go of it while the check listens.
-            async with entry.runtime_data.async_paused():
-                return await probe(
-                    data[CONF_URL], spec, decoder_options, serial=serial, timeout=timeout
-                )
+        async with asyncio.timeout(timeout + 10), holder:
+            return await probe(
+                data[CONF_URL],
+                spec,
+                decoder_options_from_data(data, self._reconfigure_options()),
+                serial=serial_settings_from_data(data, spec),
+                timeout=timeout,
+            )
 
     def _reconfigure_options(self) -> Mapping[str, Any]:
         if self.source == SOURCE_RECONFIGURE:
@@ -535,45 +531,31 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         if self.source != SOURCE_RECONFIGURE:
             return None
         entry: ChSmartMeterConfigEntry = self._get_reconfigure_entry()
-        return entry if entry.state is ConfigEntryState.LOADED else None
+        loaded = entry.state is ConfigEntryState.LOADED
+        return entry if loaded and isinstance(entry.runtime_data, ChSmartMeterData) else None
 
     async def async_step_probe_failed(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show what the live check found on the form where it can be fixed."""
-        assert self._probe_error is not None
-        error, on_keys, _detail = self._probe_error
-        if on_keys and self.spec.supports_encryption:
-            return self._show_keys_form({"base": error})
-        errors = {"base": error}
-        step = self._connection_step
-        if step == "serial":
-            return await self._async_show_serial_form(errors)
-        if step == "serial_manual":
-            return self._show_serial_manual_form(errors)
-        if step == "network":
-            return self._show_network_form(errors)
-        if step == "url":
-            return self._show_url_form(errors)
-        if step == "serial_format":
-            return self._show_serial_format_form(errors)
-        # The simulated meter has no connection form: back to the start.
-        return self.async_show_form(
-            step_id="user",
-            data_schema=_standard_schema(self.spec.standard.value),
-            errors=errors,
-            description_placeholders=self._placeholders(),
-        )
+        state = self.state
+        assert state.error is not None
+        form = "keys" if state.error_about_keys and self.spec.supports_encryption else state.form
+        return await self._forms[form]({"base": state.error})
 
     def _placeholders(self) -> dict[str, str]:
-        detail = self._probe_error[2] if self._probe_error else ""
-        return {"standard": self.spec.title if self._spec else "", "detail": detail or "-"}
+        state = self.state
+        return {
+            "standard": state.spec.title if state.spec else "",
+            "detail": state.error_detail or "-",
+        }
 
     # ------------------------------------------------------------ result
 
     async def async_step_finish(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Create the entry, or update the reconfigured one, for the meter that answered."""
-        reading = self._reading
+        state = self.state
+        reading = state.reading
         assert reading is not None
         await self.async_set_unique_id(reading.meter_id)
         reconfigure = self.source == SOURCE_RECONFIGURE
@@ -581,9 +563,9 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
             self._abort_if_unique_id_mismatch(reason="wrong_meter")
         else:
             self._abort_if_unique_id_configured()
-        if SWAPPED_KEYS_NOTICE in reading.notices and not self._keys_swapped:
+        if SWAPPED_KEYS_NOTICE in reading.notices and not state.keys_swapped:
             return self._show_keys_swapped(reading)
-        data = {CONF_STANDARD: self.spec.standard.value, **self._data}
+        data = {CONF_STANDARD: self.spec.standard.value, **state.data}
         if reconfigure:
             entry = self._get_reconfigure_entry()
             # A loaded entry's update listener reloads it (see __init__.py). One that is not
@@ -604,8 +586,8 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
 
     def _show_keys_swapped(self, reading: Reading) -> ConfigFlowResult:
         """The meter accepted the keys only exchanged: store them so, and say so."""
-        self._keys_swapped = True
-        data = self._data
+        self.state.keys_swapped = True
+        data = self.state.data
         data[CONF_ENCRYPTION_KEY], data[CONF_AUTHENTICATION_KEY] = (
             data[CONF_AUTHENTICATION_KEY],
             data[CONF_ENCRYPTION_KEY],
@@ -619,13 +601,6 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """The user has read that the keys were swapped: create (or update) the entry."""
         return await self.async_step_finish()
-
-
-def _describe_probe_error(err: ReaderError) -> tuple[str, bool, str]:
-    for kind, error, on_keys in PROBE_ERRORS:
-        if isinstance(err, kind):
-            return error, on_keys, err.detail or ""
-    return "unknown", False, err.detail or ""
 
 
 class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):

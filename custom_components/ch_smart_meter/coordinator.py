@@ -1,24 +1,22 @@
-"""The push coordinator: owns the meter session and turns its readings into sensor values.
+"""The push coordinator: runs the meter's reading source and turns readings into sensor values.
 
-One :class:`~.reader.session.MeterSession` per config entry reads the meter forever (it
-reconnects by itself). For every reading the coordinator feeds one channel per OBIS code
-(see ``channels.py``); at the end of each update interval it flushes the channels, and only
-entities whose value changed write their state. It also owns availability (silence longer
-than a few reading intervals), the log policy for rejected frames, the repair issue for a
-rejected key, and the counters shown in diagnostics.
+One :class:`~.reader.session.ReadingSource` per config entry (a session on a port, or a
+CH-SMR subscription) reads the meter forever and reconnects by itself. For every reading
+the coordinator feeds one channel per OBIS code (see ``channels.py``); at the end of each
+update interval it flushes the channels, and only entities whose value changed write their
+state. It also owns availability (silence longer than a few reading intervals), the log
+policy for rejected frames (the source counts them), and the repair issue for a rejected key.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import monotonic
-from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
@@ -28,73 +26,34 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_call_later
 
 from .channels import Channel, CounterChannel, IgnoredChannel, MeasurementChannel
-from .chsmr_source import ChSmrSource, create_chsmr_source, spec_for
 from .const import (
-    CONF_AUTHENTICATION_KEY,
-    CONF_BAUDRATE,
-    CONF_BYTESIZE,
-    CONF_ENCRYPTION_KEY,
-    CONF_PARITY,
-    CONF_PROFILE,
-    CONF_STANDARD,
-    CONF_STOPBITS,
     CONF_UPDATE_INTERVAL,
-    CONF_URL,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     ISSUE_KEY_REJECTED,
     KEY_ISSUE_FRAMES,
     LOGGER,
-    PROFILE_AUTO,
     REJECTION_SUMMARY_SECONDS,
     SILENCE_INTERVALS,
 )
-from .reader.dlms.cipher import parse_key
+from .entry_data import entry_meter_id
 from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
-from .reader.model import Reading, RejectedFrame, SerialSettings, Standard
+from .reader.model import DecodeResult, Reading, RejectedFrame
 from .reader.obis import BY_CODE, ObisEntry, Quantity
-from .reader.session import MeterSession
-from .reader.standards import SWISS_TIME, DecoderOptions, StandardSpec
-from .republish import Republisher
+from .reader.session import ReadingSource
+from .reader.spec import StandardSpec
 
-type ChSmartMeterConfigEntry = ConfigEntry[ChSmartMeterCoordinator]
 type NewChannelsListener = Callable[[list[str]], None]
 type ReadingListener = Callable[[Reading], None]
+type ResultCallback = Callable[[DecodeResult], None]
+type ConnectionCallback = Callable[[bool, ReaderError | None], None]
+# Makes the entry's reading source, given where it delivers readings and connection changes.
+type SourceFactory = Callable[[ResultCallback, ConnectionCallback], ReadingSource]
 
 # How long set-up waits for the port to open before it lets the session keep trying alone.
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
 # that take more than 10 s.
 SETUP_CONNECT_TIMEOUT = 3.0
-
-
-def serial_settings_from_data(data: Mapping[str, Any], spec: StandardSpec) -> SerialSettings | None:
-    """The character format stored in an entry (or proposed by a flow), else the default."""
-    if CONF_BAUDRATE not in data:
-        return spec.serial
-    return SerialSettings(
-        baudrate=int(data[CONF_BAUDRATE]),
-        bytesize=int(data[CONF_BYTESIZE]),
-        parity=str(data[CONF_PARITY]),
-        stopbits=float(data[CONF_STOPBITS]),
-    )
-
-
-def decoder_options_from_data(
-    data: Mapping[str, Any], options: Mapping[str, Any], spec: StandardSpec
-) -> DecoderOptions:
-    """Decoder options from an entry's data (keys) and options (profile override)."""
-    profile = options.get(CONF_PROFILE, PROFILE_AUTO)
-    authentication_key = parse_key(data.get(CONF_AUTHENTICATION_KEY))
-    return DecoderOptions(
-        encryption_key=parse_key(data.get(CONF_ENCRYPTION_KEY)),
-        # An empty authentication key means "the standard's default" (Smarty: a public one).
-        authentication_key=authentication_key or spec.default_authentication_key,
-        # Meter times sent without an offset are the meter's local time, Swiss time (the
-        # same rules as every CET country these meters are sold in), whatever time zone
-        # Home Assistant or its container runs in.
-        timezone=SWISS_TIME,
-        profile=None if profile == PROFILE_AUTO else profile,
-    )
 
 
 def _channel_for(entry: ObisEntry | None) -> Channel:
@@ -108,10 +67,10 @@ def _channel_for(entry: ObisEntry | None) -> Channel:
 
 @dataclass(slots=True)
 class RejectionLog:
-    """How often frames were rejected, per reason, and when the log said so last."""
+    """What the log said about rejected frames: each reason once, then summaries (the
+    source counts the frames themselves)."""
 
-    total: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
+    logged: set[str] = field(default_factory=set)
     since_summary: dict[str, int] = field(default_factory=dict)
     next_summary: float = 0.0
 
@@ -119,13 +78,17 @@ class RejectionLog:
 class ChSmartMeterCoordinator:
     """Reads one meter and feeds its sensors."""
 
-    def __init__(self, hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        spec: StandardSpec,
+        make_source: SourceFactory,
+    ) -> None:
         self.hass = hass
         self.entry = entry
-        self.spec: StandardSpec = spec_for(entry.data[CONF_STANDARD])
-        # The meter id the entry was created for; entity ids rest on it even if the meter
-        # is replaced later (history continues).
-        self.meter_id: str = entry.unique_id or entry.entry_id
+        self.spec = spec
+        self.meter_id = entry_meter_id(entry)
         self.update_interval = float(
             entry.options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL)
         )
@@ -139,7 +102,6 @@ class ChSmartMeterCoordinator:
         self._new_channels_listener: NewChannelsListener | None = None
         # Called with every reading, before any averaging (the CH-SMR republisher).
         self._reading_listeners: list[ReadingListener] = []
-        self.republisher: Republisher | None = None
 
         self.available = False
         self._silent = False
@@ -158,16 +120,11 @@ class ChSmartMeterCoordinator:
         self._key_failures = 0
         self._key_issue: str | None = None
 
-        self._session: MeterSession | ChSmrSource | None = None
+        self.source = make_source(self._on_result, self._on_connection)
         self._task: asyncio.Task[None] | None = None
         self._first_connection: asyncio.Future[ReaderError | None] | None = None
 
     # ----------------------------------------------------------------- life cycle
-
-    @property
-    def session(self) -> MeterSession | ChSmrSource | None:
-        """The running session (diagnostics read its statistics and raw frames)."""
-        return self._session
 
     @property
     def device_info(self) -> DeviceInfo:
@@ -191,7 +148,9 @@ class ChSmartMeterCoordinator:
         opened at all; silence is no reason to fail: the entities show it as unavailable.
         """
         self._first_connection = self.hass.loop.create_future()
-        self._start_session()
+        self._task = self.entry.async_create_background_task(
+            self.hass, self._async_run(), name=f"{DOMAIN} source {self.entry.title}"
+        )
         # Not listen_once: its remover must stay valid for the unload after a stop.
         self.entry.async_on_unload(
             self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
@@ -210,42 +169,12 @@ class ChSmartMeterCoordinator:
                 translation_placeholders={"error": error.message},
             )
 
-    def _start_session(self) -> None:
-        data = self.entry.data
-        if self.spec.standard is Standard.CH_SMR:
-            # Another reader's CH-SMR messages over MQTT: a subscription instead of a port.
-            self._session = create_chsmr_source(
-                self.hass, self.entry, on_result=self._on_result, on_connection=self._on_connection
-            )
-        else:
-            self._session = MeterSession(
-                data[CONF_URL],
-                self.spec,
-                decoder_options_from_data(data, self.entry.options, self.spec),
-                serial=serial_settings_from_data(data, self.spec),
-                on_result=self._on_result,
-                on_connection=self._on_connection,
-            )
-        self._task = self.entry.async_create_background_task(
-            self.hass, self._async_run(self._session), name=f"{DOMAIN} session {self.entry.title}"
-        )
-
-    @asynccontextmanager
-    async def async_paused(self) -> AsyncIterator[None]:
-        """Release the port for a while (the reconfigure flow's live check), then read again."""
-        await self._async_stop_session()
+    async def _async_run(self) -> None:
+        """Run the source; it reconnects by itself, so an exception here is a bug."""
         try:
-            yield
-        finally:
-            if self.entry.state is ConfigEntryState.LOADED and self._session is None:
-                self._start_session()
-
-    async def _async_run(self, session: MeterSession | ChSmrSource) -> None:
-        """Run the session; it reconnects by itself, so an exception here is a bug."""
-        try:
-            await session.run()
+            await self.source.run()
         except Exception:
-            LOGGER.exception("%s: the meter session stopped unexpectedly", self.entry.title)
+            LOGGER.exception("%s: reading the meter stopped unexpectedly", self.entry.title)
 
     async def _async_on_stop(self, _event: Event) -> None:
         await self.async_shutdown()
@@ -255,17 +184,12 @@ class ChSmartMeterCoordinator:
         if self._silence_timer is not None:
             self._silence_timer()
             self._silence_timer = None
-        await self._async_stop_session()
-
-    async def _async_stop_session(self) -> None:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             # wait() neither raises the task's cancellation nor swallows our own.
             await asyncio.wait([task])
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self.source.close()
 
     # ----------------------------------------------------------------- session callbacks
 
@@ -283,7 +207,7 @@ class ChSmartMeterCoordinator:
             LOGGER.debug("%s: disconnected: %s", self.entry.title, error.message)
 
     @callback
-    def _on_result(self, result: Reading | RejectedFrame) -> None:
+    def _on_result(self, result: DecodeResult) -> None:
         if isinstance(result, Reading):
             self.async_handle_reading(result)
         else:
@@ -372,7 +296,7 @@ class ChSmartMeterCoordinator:
                 channel.listener()
         if self.reading is not None:
             self.last_reading_channel.publish(self.reading.timestamp)
-        self.rejected_channel.publish(self.rejections.total)
+        self.rejected_channel.publish(self.source.stats.frames_rejected)
 
     @callback
     def _async_check_silence(self, _now: datetime) -> None:
@@ -431,14 +355,13 @@ class ChSmartMeterCoordinator:
 
     @callback
     def async_handle_rejected(self, rejected: RejectedFrame) -> None:
-        """Count a rejected frame; log each reason once, then a summary now and then."""
+        """Log a rejected frame's reason once, then a summary now and then."""
         error = rejected.error
-        reason = error.translation_key
+        reason = error.reason.value
         log = self.rejections
-        log.total += 1
-        count = log.by_reason.get(reason, 0) + 1
-        log.by_reason[reason] = count
-        if count == 1:
+        first = reason not in log.logged
+        if first:
+            log.logged.add(reason)
             LOGGER.warning(
                 "%s: a frame from the meter was rejected: %s (later ones of this kind are "
                 "logged at debug level and summarised every %d minutes)",
@@ -450,7 +373,7 @@ class ChSmartMeterCoordinator:
             LOGGER.debug("%s: frame rejected: %s", self.entry.title, error.message)
             log.since_summary[reason] = log.since_summary.get(reason, 0) + 1
         now = monotonic()
-        if count == 1 and log.next_summary == 0.0:
+        if first and log.next_summary == 0.0:
             log.next_summary = now + REJECTION_SUMMARY_SECONDS
         elif now >= log.next_summary and log.since_summary:
             LOGGER.info(

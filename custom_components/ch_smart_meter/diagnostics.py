@@ -10,8 +10,7 @@ from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_URL
-from .coordinator import ChSmartMeterConfigEntry
-from .reader.dlms.decoder import DlmsStreamDecoder
+from .data import ChSmartMeterConfigEntry
 from .reader.transport import redact_url
 
 # Anything that could let someone read the meter's data: the keys, and credentials that
@@ -22,19 +21,17 @@ TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, "password", "username
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ChSmartMeterConfigEntry
 ) -> dict[str, Any]:
-    """Entry (redacted), session counters, rejected frames by reason, last raw frames, last reading."""
-    coordinator = entry.runtime_data
-    session = coordinator.session
-    stats: dict[str, Any] | None = None
-    frames: list[str] = []
-    if session is not None:
-        stats = dataclasses.asdict(session.stats)
-        frames = [frame.hex() for frame in session.recent_frames]
+    """Entry (redacted), source counters by reason, last raw frames, last reading."""
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    source = runtime.source
     reading = coordinator.reading
     data = async_redact_data(dict(entry.data), TO_REDACT)
     if CONF_URL in data:
         # Secrets inside the address (ESPHome noise_psk, a simulated meter's key=).
         data[CONF_URL] = redact_url(str(data[CONF_URL]))
+    stats = dataclasses.asdict(source.stats)
+    stats["rejected_by_reason"] = dict(sorted(stats["rejected_by_reason"].items()))
     return {
         "home_assistant": HA_VERSION,
         "entry": {
@@ -49,20 +46,15 @@ async def async_get_config_entry_diagnostics(
         if coordinator.last_connection_error is None
         else coordinator.last_connection_error.message,
         "update_interval": coordinator.update_interval,
-        "rejected": {
-            "total": coordinator.rejections.total,
-            "by_reason": dict(sorted(coordinator.rejections.by_reason.items())),
-        },
-        "session": stats,
-        # DLMS: the meter profile the decoder detected (or the user chose) and its counters.
-        "decoder": _decoder_diagnostics(getattr(session, "decoder", None)),
+        # Frames and messages counted by the source, rejections by reason code.
+        "source": stats,
+        # What the decoder learned about the meter (DSMR variant, DLMS profile...).
+        "decoder": source.diagnostics(),
         # What readings said about how they were obtained (e.g. swapped keys).
         "notices": list(coordinator.notices),
         # The CH-SMR republisher: settings and publish counters (None while it is off).
-        "republisher": None
-        if coordinator.republisher is None
-        else coordinator.republisher.diagnostics(),
-        "recent_frames": frames,
+        "republisher": None if runtime.republisher is None else runtime.republisher.diagnostics(),
+        "recent_frames": [frame.hex() for frame in source.recent_frames],
         "last_reading": None
         if reading is None
         else {
@@ -80,15 +72,4 @@ async def async_get_config_entry_diagnostics(
             for code, channel in sorted(coordinator.channels.items())
             if channel.value is not None
         },
-    }
-
-
-def _decoder_diagnostics(decoder: object) -> dict[str, Any] | None:
-    """The DLMS decoder's profile and counters by outcome; None for other decoders."""
-    if not isinstance(decoder, DlmsStreamDecoder):
-        return None
-    return {
-        "profile": decoder.last_profile,
-        "detection": None if decoder.last_detection is None else str(decoder.last_detection),
-        "counters": dict(sorted(decoder.counters.items())),
     }

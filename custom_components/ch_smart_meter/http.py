@@ -20,36 +20,37 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN
-from .coordinator import ChSmartMeterCoordinator
+from .data import ChSmartMeterData
 from .reader.chsmr import encode_payload, format_timestamp
 
 BASE_URL: Final = f"/api/{DOMAIN}"
 RETRY_AFTER_SECONDS: Final = 10
 
 
-def _coordinators(hass: HomeAssistant) -> list[ChSmartMeterCoordinator]:
+def _meters(hass: HomeAssistant) -> list[ChSmartMeterData]:
     return [
         entry.runtime_data
         for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if isinstance(getattr(entry, "runtime_data", None), ChSmartMeterCoordinator)
+        if isinstance(getattr(entry, "runtime_data", None), ChSmartMeterData)
     ]
 
 
-def find_coordinator(hass: HomeAssistant, meter_id: str) -> ChSmartMeterCoordinator | None:
+def find_meter(hass: HomeAssistant, meter_id: str) -> ChSmartMeterData | None:
     """The loaded meter with this id (the entry's meter id, or the id it now reports)."""
-    for coordinator in _coordinators(hass):
-        reading = coordinator.reading
-        if coordinator.meter_id == meter_id or (
+    for meter in _meters(hass):
+        reading = meter.coordinator.reading
+        if meter.coordinator.meter_id == meter_id or (
             reading is not None and reading.meter_id == meter_id
         ):
-            return coordinator
+            return meter
     return None
 
 
-def meter_summary(coordinator: ChSmartMeterCoordinator) -> dict[str, Any]:
+def meter_summary(meter: ChSmartMeterData) -> dict[str, Any]:
     """One line of the listing."""
+    coordinator = meter.coordinator
     reading = coordinator.reading
-    republisher = coordinator.republisher
+    republisher = meter.republisher
     return {
         "meter_id": coordinator.meter_id,
         "title": coordinator.entry.title,
@@ -71,7 +72,7 @@ class ChSmrMetersView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """List the loaded meters."""
         hass = request.app[KEY_HASS]
-        return self.json({"meters": [meter_summary(c) for c in _coordinators(hass)]})
+        return self.json({"meters": [meter_summary(meter) for meter in _meters(hass)]})
 
 
 class ChSmrMeterView(HomeAssistantView):
@@ -84,10 +85,10 @@ class ChSmrMeterView(HomeAssistantView):
     async def get(self, request: web.Request, meter_id: str) -> web.Response:
         """The meter's latest reading as a CH-SMR payload."""
         hass = request.app[KEY_HASS]
-        coordinator = find_coordinator(hass, meter_id)
-        if coordinator is None:
+        meter = find_meter(hass, meter_id)
+        if meter is None:
             return self.json_message(f"unknown meter: {meter_id}", HTTPStatus.NOT_FOUND)
-        reading = coordinator.reading
+        reading = meter.coordinator.reading
         if reading is None:
             response = self.json_message(
                 "no reading from this meter yet", HTTPStatus.SERVICE_UNAVAILABLE

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import monotonic
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -44,12 +44,13 @@ from .const import (
     MAX_REPUBLISH_INTERVAL,
     REJECTION_SUMMARY_SECONDS,
 )
+from .entry_data import entry_meter_id
 from .mqtt_link import async_mqtt_client, async_track_mqtt_entry, mqtt_module
 from .reader.chsmr import encode_payload, sanitize_group, sanitize_level, topic_for
 from .reader.model import Reading
 
-if TYPE_CHECKING:
-    from .coordinator import ChSmartMeterCoordinator
+# Registers a listener for every reading of the meter; returns its remover.
+type ReadingSubscription = Callable[[Callable[[Reading], None]], Callable[[], None]]
 
 # Readings waiting for a slow or stalled broker; beyond this the oldest are dropped.
 QUEUE_LIMIT: Final = 120
@@ -60,11 +61,6 @@ FALLBACK_GROUP: Final = "home"
 def default_group(hass: HomeAssistant) -> str:
     """The default group: the Home Assistant location's name as a slug ("Home" -> "home")."""
     return slugify(hass.config.location_name or "") or FALLBACK_GROUP
-
-
-def entry_meter_id(entry: ConfigEntry) -> str:
-    """The meter id an entry was created for (the coordinator uses the same)."""
-    return entry.unique_id or entry.entry_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,13 +354,16 @@ class Republisher:
 
 @callback
 def async_setup_republisher(
-    hass: HomeAssistant, entry: ConfigEntry, coordinator: ChSmartMeterCoordinator
+    hass: HomeAssistant, entry: ConfigEntry, subscribe: ReadingSubscription
 ) -> Republisher | None:
-    """Start the entry's republisher if its options turn it on; it stops with the entry."""
+    """Start the entry's republisher if its options turn it on; it stops with the entry.
+
+    ``subscribe`` delivers every reading of the meter (the coordinator's, not averaged).
+    """
     settings = RepublishSettings.of_entry(hass, entry)
     if not settings.enabled:
         return None
     republisher = Republisher(hass, entry, settings)
     republisher.async_start()
-    entry.async_on_unload(coordinator.add_reading_listener(republisher.async_on_reading))
+    entry.async_on_unload(subscribe(republisher.async_on_reading))
     return republisher

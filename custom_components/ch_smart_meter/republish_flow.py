@@ -34,8 +34,10 @@ from .const import (
     CONF_REPUBLISH_RETAIN,
     MAX_REPUBLISH_INTERVAL,
 )
+from .data import ChSmartMeterData
+from .entry_data import entry_meter_id
 from .reader.chsmr import encode_payload
-from .republish import RepublishSettings, async_clear_retained, entry_meter_id, republished_topics
+from .republish import RepublishSettings, async_clear_retained, republished_topics
 
 QOS_CHOICES: Final = ("0", "1")
 NOTHING: Final = "-"
@@ -83,8 +85,10 @@ def _schema(settings: RepublishSettings) -> vol.Schema:
 class RepublishOptionsFlowMixin(OptionsFlow):
     """The republisher steps of the options flow (see the module docstring)."""
 
-    _republish_options: dict[str, Any] | None = None
-    _republish_settings: RepublishSettings | None = None
+    def __init__(self) -> None:
+        super().__init__()
+        self._republish_options: dict[str, Any] | None = None
+        self._republish_settings: RepublishSettings | None = None
 
     async def async_continue_to_republisher(self, options: dict[str, Any]) -> ConfigFlowResult:
         """Called by the first options step with the options it collected."""
@@ -146,8 +150,8 @@ class RepublishOptionsFlowMixin(OptionsFlow):
         assert settings is not None
         if user_input is not None:
             return await self._async_save()
-        coordinator = getattr(self.config_entry, "runtime_data", None)
-        reading = getattr(coordinator, "reading", None)
+        runtime = getattr(self.config_entry, "runtime_data", None)
+        reading = runtime.coordinator.reading if isinstance(runtime, ChSmartMeterData) else None
         return self.async_show_form(
             step_id="republish_preview",
             data_schema=vol.Schema({}),

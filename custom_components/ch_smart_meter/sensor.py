@@ -25,7 +25,8 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .channels import CounterChannel
-from .coordinator import ChSmartMeterConfigEntry, ChSmartMeterCoordinator
+from .coordinator import ChSmartMeterCoordinator
+from .data import ChSmartMeterConfigEntry
 from .entity import ChSmartMeterEntity
 from .reader.obis import CATALOGUE, ObisEntry, Quantity
 
@@ -140,7 +141,7 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Create the sensors known from before, then those of every new code."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     created: set[str] = set()
 
     @callback

@@ -36,7 +36,8 @@ from custom_components.ch_smart_meter.const import (
 from custom_components.ch_smart_meter.reader.model import Reading
 from custom_components.ch_smart_meter.reader.obis import BY_CODE, CATALOGUE, Quantity
 from custom_components.ch_smart_meter.reader.simulate.stream import open_simulated_stream
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions, get_spec
+from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .harness import (
     Broker,

@@ -297,12 +297,12 @@ def setup_integration(
 async def send_reading(hass: HomeAssistant, meter: FakeMeter, data: bytes) -> None:
     """Send a telegram and wait until the integration has processed it."""
     entry = hass.config_entries.async_entries(DOMAIN)[0]
-    coordinator = entry.runtime_data
-    before = coordinator.session.stats.frames_ok + coordinator.session.stats.frames_rejected
+    coordinator = entry.runtime_data.coordinator
+    before = coordinator.source.stats.frames_ok + coordinator.source.stats.frames_rejected
     await meter.send(data)
     await wait_until(
         lambda: (
-            coordinator.session.stats.frames_ok + coordinator.session.stats.frames_rejected > before
+            coordinator.source.stats.frames_ok + coordinator.source.stats.frames_rejected > before
         )
     )
     await hass.async_block_till_done()

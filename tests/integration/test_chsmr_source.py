@@ -28,7 +28,6 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ch_smart_meter import chsmr_flow
-from custom_components.ch_smart_meter.chsmr_source import CHSMR_SPEC, ChSmrLineDecoder, spec_for
 from custom_components.ch_smart_meter.const import (
     CONF_REPUBLISH,
     CONF_REPUBLISH_GROUP,
@@ -40,7 +39,9 @@ from custom_components.ch_smart_meter.const import (
     DOMAIN,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
-from custom_components.ch_smart_meter.reader.standards import DecoderOptions
+from custom_components.ch_smart_meter.reader.spec import Carrier, DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec, meter_specs
+from custom_components.ch_smart_meter.reader.standards.chsmr import ChSmrLineDecoder
 
 from .conftest import Clock, entry_data, wait_until
 
@@ -126,7 +127,7 @@ async def test_messages_become_the_same_sensors(hass: HomeAssistant, mqtt_mock: 
     assert state(hass, "current_l1") == "2.64"
     assert state(hass, "last_reading") == "2026-06-27T12:05:10+00:00"
     entry = hass.config_entries.async_entries(DOMAIN)[0]
-    assert entry.runtime_data.reading.values["99.99.9"] == 7.0  # unknown codes are kept
+    assert entry.runtime_data.coordinator.reading.values["99.99.9"] == 7.0  # unknown codes are kept
     registry = er.async_get(hass)
     energy = registry.async_get(f"{PREFIX}_energy_import")
     assert energy is not None and energy.unique_id == f"{METER}_energy_import"
@@ -171,10 +172,10 @@ async def test_broken_messages_are_rejected_counted_and_logged_once(
             await deliver(hass, payload)
     assert state(hass, "power_import") == "1.5"
     assert state(hass, "frames_rejected") == "4"
-    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
-    assert coordinator.rejections.by_reason == {"chsmr_invalid": 4}
-    assert coordinator.session.stats.frames_rejected == 4
-    assert coordinator.session.stats.frames_ok == 1
+    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.coordinator
+    assert coordinator.source.stats.rejected_by_reason == {"chsmr_invalid": 4}
+    assert coordinator.source.stats.frames_rejected == 4
+    assert coordinator.source.stats.frames_ok == 1
     warnings = [
         r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("custom_")
     ]
@@ -221,8 +222,8 @@ async def test_a_topic_republished_here_is_ignored_even_after_a_later_change(
     await hass.async_block_till_done()
     await deliver(hass, message(**{"1_7_0": 9.9}))
     assert state(hass, "power_import") == "1.5"
-    source = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.session
-    assert source.stats.ignored_republished == 1
+    source = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.source
+    assert source.stats.ignored == 1
     assert any("would make a loop" in r.message for r in caplog.records)
 
 
@@ -249,10 +250,11 @@ async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_mock: MagicMock) ->
 
 
 def test_spec_and_line_decoder() -> None:
-    """The ch-smr spec (10 s interval, no serial line) and its line decoder."""
-    assert spec_for("ch-smr") is CHSMR_SPEC
-    assert CHSMR_SPEC.interval == 10.0 and CHSMR_SPEC.serial is None
-    assert spec_for("dsmr").standard.value == "dsmr"
+    """The ch-smr spec (MQTT, 10 s interval, no serial line) and its line decoder."""
+    spec = get_spec("ch-smr")
+    assert spec.carrier is Carrier.MQTT and spec not in meter_specs()
+    assert spec.interval == 10.0 and spec.serial is None
+    assert isinstance(spec.create_decoder(DecoderOptions()), ChSmrLineDecoder)
     decoder = ChSmrLineDecoder(DecoderOptions())
     results = decoder.feed(message(**{"1_7_0": 1.0}).encode() + b"\nnot json\n" + b'{"meter"')
     assert [type(result) for result in results] == [Reading, RejectedFrame]

@@ -39,8 +39,10 @@ from custom_components.ch_smart_meter.const import (
     DOMAIN,
 )
 from custom_components.ch_smart_meter.reader.errors import FrameError, NoData
-from custom_components.ch_smart_meter.reader.simulate.source import Simulator, create_source
-from custom_components.ch_smart_meter.reader.standards import Profile, get_spec
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator
+from custom_components.ch_smart_meter.reader.spec import Profile
+from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .conftest import (
     METER_ID,
@@ -165,7 +167,7 @@ async def test_serial_port_by_id(hass: HomeAssistant, simulated_pty: tuple[str, 
     assert {"value": str(by_id), "label": f"{by_id} (FT232R USB UART)"} in options
     assert options[-1] == {"value": "manual", "label": "manual"}
 
-    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "0"})
+    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
     result = await _no_keys(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == str(by_id)
@@ -216,7 +218,7 @@ async def test_serial_preset(hass: HomeAssistant, simulated_pty: tuple[str, Path
     assert labels[0] == "DSMR 5 P1 port (115200 8N1)"
     assert labels[-1] == "custom"
     result = await _no_keys(
-        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "2"})
+        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr22"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     preset = get_spec("dsmr").serial_presets[2].settings
@@ -245,10 +247,12 @@ async def test_serial_url(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "url")
     for wrong in ("http://127.0.0.1:80", "socket://", "/dev/ttyUSB0"):
-        result = await _submit(hass, result, {CONF_URL: wrong, "serial_preset": "0"})
+        result = await _submit(hass, result, {CONF_URL: wrong, "serial_preset": "dsmr5"})
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {CONF_URL: "invalid_url"}
-    result = await _submit(hass, result, {CONF_URL: f" {fake_meter.url} ", "serial_preset": "0"})
+    result = await _submit(
+        hass, result, {CONF_URL: f" {fake_meter.url} ", "serial_preset": "dsmr5"}
+    )
     result = await _no_keys(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == fake_meter.url
@@ -296,7 +300,7 @@ async def test_keys_every_error_then_success(hass: HomeAssistant, fake_meter: Fa
     }
 
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: "00" * 16}))
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "invalid_key"})
+    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
 
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -311,7 +315,7 @@ async def test_keys_step_skipped_after_a_connection_error(
     result = await _menu(hass, await _start(hass), "network")
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
-    assert (result["step_id"], result["errors"]) == ("network", {"base": "cannot_open"})
+    assert (result["step_id"], result["errors"]) == ("network", {"base": "cannot_open_port"})
     assert result["description_placeholders"]["detail"].endswith("connection refused")
 
     fake_meter.greeting = encrypted_telegram()
@@ -329,11 +333,11 @@ async def test_keys_step_skipped_after_a_connection_error(
 async def test_cannot_open(hass: HomeAssistant) -> None:
     """A device that does not exist: shown on the form where the path was typed."""
     result = await _menu(hass, await _start(hass), "serial")
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "0"})
+    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
     result = await _no_keys(
         hass, await _submit(hass, result, {CONF_PORT: "/dev/ch-smart-meter-missing"})
     )
-    assert (result["step_id"], result["errors"]) == ("serial_manual", {"base": "cannot_open"})
+    assert (result["step_id"], result["errors"]) == ("serial_manual", {"base": "cannot_open_port"})
     assert result["description_placeholders"]["detail"].endswith("no such device")
 
 
@@ -352,7 +356,7 @@ async def test_no_valid_frame(hass: HomeAssistant, fake_meter: FakeMeter) -> Non
         b"1-0:1.8.1", b"1-0:1.8.9"
     )
     result = await _menu(hass, await _start(hass), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "0"})
+    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
     result = await _no_keys(hass, result)
     assert (result["step_id"], result["errors"]) == ("url", {"base": "no_valid_frame"})
     assert "checksum" in result["description_placeholders"]["detail"]
@@ -366,11 +370,11 @@ async def test_error_on_serial_form_then_fixed(
     result = await _menu(hass, await _start(hass), "serial")
     with patch.object(config_flow, "probe", side_effect=NoData("nothing received in 1 s")):
         result = await _no_keys(
-            hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "0"})
+            hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
         )
     assert (result["step_id"], result["errors"]) == ("serial", {"base": "no_data"})
     result = await _probe(
-        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "0"})
+        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     for unload in _unload_all(hass):
@@ -502,7 +506,7 @@ async def test_reconfigure_keeps_the_key_and_reloads(
     reloaded once with the new data.
     """
     await fake_meter.send(encrypted_telegram(6))
-    await wait_until(lambda: loaded_entry.runtime_data.reading is not None)
+    await wait_until(lambda: loaded_entry.runtime_data.coordinator.reading is not None)
     await hass.async_block_till_done()
     entity_ids = {
         e.entity_id
@@ -513,12 +517,16 @@ async def test_reconfigure_keeps_the_key_and_reloads(
     await other.start()
     other.greeting = encrypted_telegram(7)
     try:
-        coordinator = loaded_entry.runtime_data
-        sessions_during_check: list[object] = []
+        released_during_check: list[bool] = []
         real_probe = config_flow.probe
 
         async def spy(*args: Any, **kwargs: Any) -> Any:
-            sessions_during_check.append(coordinator.session)
+            try:
+                await fake_meter.wait_disconnected(2.0)
+            except TimeoutError:
+                released_during_check.append(False)
+            else:
+                released_during_check.append(True)
             return await real_probe(*args, **kwargs)
 
         result = await _menu(hass, await _reconfigure(hass, loaded_entry), "network")
@@ -526,7 +534,7 @@ async def test_reconfigure_keeps_the_key_and_reloads(
         assert result["step_id"] == "keys"
         with patch.object(config_flow, "probe", spy):
             result = await _probe(hass, await _submit(hass, result, {}))
-        assert sessions_during_check == [None]  # the entry let go of its port for the check
+        assert released_during_check == [True]  # the entry let go of its port for the check
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
         await hass.async_block_till_done()
@@ -534,7 +542,7 @@ async def test_reconfigure_keeps_the_key_and_reloads(
         assert loaded_entry.data[CONF_ENCRYPTION_KEY] == TEST_KEY.hex()
         assert loaded_entry.state is ConfigEntryState.LOADED
         # The same entities (same unique ids) go on with the new connection.
-        await wait_until(lambda: loaded_entry.runtime_data.reading is not None)
+        await wait_until(lambda: loaded_entry.runtime_data.coordinator.reading is not None)
         await hass.async_block_till_done()
         assert entity_ids == {
             e.entity_id
@@ -586,7 +594,7 @@ async def test_reconfigure_unloaded_entry(hass: HomeAssistant, fake_meter: FakeM
     entry.add_to_hass(hass)
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _reconfigure(hass, entry), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "0"})
+    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
     result = await _probe(hass, await _submit(hass, result, {}))
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_URL] == fake_meter.url

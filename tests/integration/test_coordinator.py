@@ -24,7 +24,7 @@ async def test_codes_outside_the_catalogue_are_ignored(
 ) -> None:
     """Values the catalogue has no sensor for (and identifiers) cost a lookup, no entity."""
     entry = await setup_integration()
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     coordinator.async_handle_reading(
         Reading(START, METER_ID, {"1.7.0": 1.5, "96.7.21": 4.0, "96.1.1": 1.0, "0.9.9": 2.0})
     )
@@ -43,7 +43,7 @@ async def test_reading_without_manufacturer(
 ) -> None:
     """A meter that does not name itself: the device keeps the entry title only."""
     entry = await setup_integration()
-    entry.runtime_data.async_handle_reading(Reading(START, METER_ID, {"1.7.0": 1.5}))
+    entry.runtime_data.coordinator.async_handle_reading(Reading(START, METER_ID, {"1.7.0": 1.5}))
     await hass.async_block_till_done()
     (device,) = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert (device.name, device.manufacturer, device.model) == (entry.title, None, None)
@@ -58,7 +58,7 @@ async def test_crashed_session_is_logged(
     with patch.object(MeterSession, "run", AsyncMock(side_effect=RuntimeError("bug"))):
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
-    assert "the meter session stopped unexpectedly" in caplog.text
+    assert "reading the meter stopped unexpectedly" in caplog.text
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 

@@ -35,12 +35,14 @@ async def test_diagnostics(
     for secret in (TEST_KEY.hex(), AUTH_KEY, TEST_KEY.hex(" "), TEST_KEY.hex(":")):
         assert secret not in text
     assert diagnostics["entry"]["data"][CONF_ENCRYPTION_KEY] == "**REDACTED**"
-    assert diagnostics["rejected"] == {"total": 1, "by_reason": {"crc_mismatch": 1}}
+    assert diagnostics["source"]["frames_rejected"] == 1
+    assert diagnostics["source"]["rejected_by_reason"] == {"crc_mismatch": 1}
+    assert diagnostics["decoder"] == {"variant": "encrypted"}  # of the last good telegram
     assert len(diagnostics["recent_frames"]) == 2
 
     diagnostics["home_assistant"] = "<version>"
     diagnostics["entry"]["data"]["url"] = "socket://127.0.0.1:<port>"
-    diagnostics["session"]["last_error"] = diagnostics["session"]["last_error"].split(":")[0]
+    diagnostics["source"]["last_error"] = diagnostics["source"]["last_error"].split(":")[0]
     assert diagnostics == snapshot
 
 

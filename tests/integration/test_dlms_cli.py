@@ -15,10 +15,10 @@ from pathlib import Path
 from custom_components.ch_smart_meter.reader.cli import main
 from custom_components.ch_smart_meter.reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from custom_components.ch_smart_meter.reader.simulate.dlms_meters import (
-    KAMSTRUP_OMNIPOWER,
     Ciphering,
     SimulatedDlmsMeter,
 )
+from custom_components.ch_smart_meter.reader.simulate.dlms_models import KAMSTRUP_OMNIPOWER
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")

@@ -34,11 +34,8 @@ from custom_components.ch_smart_meter.const import (
     CONF_URL,
     DOMAIN,
 )
-from custom_components.ch_smart_meter.reader.simulate.source import (
-    Simulator,
-    SourceOptions,
-    create_source,
-)
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
 from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .conftest import meter_on_by_id_pty, wait_until
@@ -124,7 +121,8 @@ async def _probe(hass: HomeAssistant, result: FlowResult) -> FlowResult:
 async def _to_keys(hass: HomeAssistant, standard: str, url: str) -> FlowResult:
     """Standard → a device path typed by hand (here a simulator:// address) → keys step."""
     result = await _submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "0"})
+    preset = get_spec(standard).serial_presets[0].id
+    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": preset})
     result = await _submit(hass, result, {CONF_PORT: url})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "keys")
     return result
@@ -154,7 +152,7 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
     result = await _submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
     presets = result["data_schema"].schema["serial_preset"].config["options"]
     label, (baudrate, bytesize, parity, stopbits) = FIRST_PRESETS[standard]
-    assert presets[0] == {"value": "0", "label": label}
+    assert presets[0] == {"value": get_spec(standard).serial_presets[0].id, "label": label}
     assert len(presets) == len(get_spec(standard).serial_presets) + 1
     assert presets[-1]["value"] == "custom"
 
@@ -221,12 +219,12 @@ async def test_encrypted_meter_every_key_error_then_success(
     assert (result["step_id"], result["errors"]) == ("keys", {"base": "key_required"})
 
     result = await _check_keys(hass, result, OTHER, AK)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "invalid_key"})
+    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
     # The check says which key is wrong.
     assert "do not decrypt with this encryption key" in result["description_placeholders"]["detail"]
 
     result = await _check_keys(hass, result, EK, OTHER)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "invalid_key"})
+    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
     assert "authentication key (GAK) does not match" in result["description_placeholders"]["detail"]
 
     result = await _check_keys(hass, result, EK, AK)
@@ -252,7 +250,7 @@ async def test_swapped_keys_are_not_tried_outside_kamstrup(
 ) -> None:
     """Only Kamstrup keys are known to be handed out swapped; elsewhere it is a wrong key."""
     result = await _check_keys(hass, await _to_keys(hass, standard, _url(standard)), AK, EK)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "invalid_key"})
+    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
 
 
 # ------------------------------------------------------------------ Kamstrup: swapped keys
@@ -277,9 +275,9 @@ async def test_kamstrup_swapped_keys_stored_in_working_order(hass: HomeAssistant
     # In the working order the meter's frames verify at once: no notice any more.
     entry = result["result"]
     await hass.async_block_till_done()
-    await wait_until(lambda: entry.runtime_data.reading is not None)
-    assert entry.runtime_data.reading.notices == ()
-    assert entry.runtime_data.notices == []
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None)
+    assert entry.runtime_data.coordinator.reading.notices == ()
+    assert entry.runtime_data.coordinator.notices == []
 
 
 async def test_kamstrup_swapped_keys_on_reconfigure(hass: HomeAssistant) -> None:
@@ -295,7 +293,7 @@ async def test_kamstrup_swapped_keys_on_reconfigure(hass: HomeAssistant) -> None
     result = await entry.start_reconfigure_flow(hass)
     result = await _submit(hass, result, {CONF_STANDARD: "kamstrup-dlms"})
     result = await _submit(hass, result, {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "1"})
+    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "han_8e1"})
     result = await _submit(hass, result, {CONF_PORT: _url("kamstrup-dlms")})
     result = await _check_keys(hass, result, AK, EK)
     assert result["step_id"] == "keys_swapped"
@@ -349,9 +347,9 @@ async def test_encrypted_p1_dlms_meter_on_a_serial_port(
 ) -> None:
     """The AM550 preset (115200 8N1) on a real pty: wrong keys, then the right ones."""
     result = await _submit(hass, await _start(hass, "p1-dlms"), {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: str(am550_on_a_pty), "serial_preset": "0"})
+    result = await _submit(hass, result, {CONF_PORT: str(am550_on_a_pty), "serial_preset": "am550"})
     result = await _check_keys(hass, result, OTHER, OTHER)
-    assert result["errors"] == {"base": "invalid_key"}
+    assert result["errors"] == {"base": "decryption_failed"}
     result = await _check_keys(hass, result, EK, AK)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -369,5 +367,5 @@ async def test_encrypted_p1_dlms_meter_on_a_serial_port(
     entry = result["result"]
     assert entry.unique_id == result["title"].removeprefix("Iskraemeco ")
     await hass.async_block_till_done()
-    await wait_until(lambda: entry.runtime_data.reading is not None)
-    assert entry.runtime_data.reading.meter_id == entry.unique_id
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None)
+    assert entry.runtime_data.coordinator.reading.meter_id == entry.unique_id

@@ -49,19 +49,16 @@ from custom_components.ch_smart_meter.const import (
 from custom_components.ch_smart_meter.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ch_smart_meter.reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from custom_components.ch_smart_meter.reader.obis import BY_CODE, Quantity
-from custom_components.ch_smart_meter.reader.simulate import dlms_meters
+from custom_components.ch_smart_meter.reader.simulate import dlms_meters, dlms_models
 from custom_components.ch_smart_meter.reader.simulate.dlms_encoder import DataTag
 from custom_components.ch_smart_meter.reader.simulate.dlms_meters import (
     DlmsSource,
     SimulatedDlmsMeter,
     SimulatedPush,
 )
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, run
-from custom_components.ch_smart_meter.reader.simulate.source import (
-    Simulator,
-    SourceOptions,
-    create_source,
-)
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
 from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .conftest import wait_until
@@ -160,7 +157,7 @@ async def pty_meter(hass: HomeAssistant) -> AsyncIterator[StartMeter]:
         *,
         key: bytes | None = None,
         authentication_key: bytes | None = None,
-        model: dlms_meters.DlmsMeterModel | None = None,
+        model: dlms_models.DlmsMeterModel | None = None,
         interval: float = 0.1,
         acceleration: float = 1.0,
         running: bool = True,
@@ -226,8 +223,8 @@ async def _settled(
     await meter.stop()
     await wait_until(
         lambda: (
-            entry.runtime_data.reading is not None
-            and dict(entry.runtime_data.reading.values) == expected
+            entry.runtime_data.coordinator.reading is not None
+            and dict(entry.runtime_data.coordinator.reading.values) == expected
         ),
         timeout=10,
     )
@@ -267,7 +264,7 @@ async def test_encrypted_e450_through_the_config_flow(
         result["flow_id"], {"next_step_id": "serial"}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: "manual", "serial_preset": "0"}
+        result["flow_id"], {CONF_PORT: "manual", "serial_preset": "cii"}
     )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_PORT: meter.path}
@@ -308,12 +305,12 @@ async def test_encrypted_e450_through_the_config_flow(
     )
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     await hass.async_block_till_done()
-    assert entry.runtime_data.update_interval == 0
-    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
+    assert entry.runtime_data.coordinator.update_interval == 0
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None, timeout=10)
 
     await _settled(hass, entry, meter, _as_floats(meter.pushes[-1].values))
     last = meter.pushes[-1]
-    reading = entry.runtime_data.reading
+    reading = entry.runtime_data.coordinator.reading
     assert (reading.meter_id, reading.id_obis) == (last.meter_id, last.id_obis)
     assert reading.timestamp == last.timestamp
     assert reading.timestamp.utcoffset() is not None
@@ -326,7 +323,7 @@ async def test_encrypted_e450_through_the_config_flow(
 
     (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert (device.manufacturer, device.model) == ("Landis+Gyr", "E450")
-    assert entry.runtime_data.rejections.by_reason.get("decryption_failed") is None
+    assert entry.runtime_data.source.stats.rejected_by_reason.get("decryption_failed") is None
     assert SWAPPED_KEYS_NOTICE not in caplog.text
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -349,7 +346,8 @@ async def test_kamstrup(hass: HomeAssistant, pty_meter: StartMeter, keys: dict[s
     # Until the integration itself has read an hourly list.
     await wait_until(
         lambda: (
-            entry.runtime_data.reading is not None and "1.8.0" in entry.runtime_data.reading.values
+            entry.runtime_data.coordinator.reading is not None
+            and "1.8.0" in entry.runtime_data.coordinator.reading.values
         ),
         timeout=10,
     )
@@ -363,11 +361,11 @@ async def test_kamstrup(hass: HomeAssistant, pty_meter: StartMeter, keys: dict[s
     assert set(shown) == _catalogued(expected)
     assert {"1.8.0", "2.8.0", "3.8.0", "4.8.0", "3.7.0", "4.7.0", "31.7.0", "72.7.0"} <= set(shown)
     assert shown == expected
-    reading = entry.runtime_data.reading
+    reading = entry.runtime_data.coordinator.reading
     assert reading.meter_id == meter.pushes[-1].meter_id
     (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert device.manufacturer == "Kamstrup"
-    assert entry.runtime_data.rejections.total == 0
+    assert entry.runtime_data.source.stats.frames_rejected == 0
 
 
 async def test_kamstrup_swapped_keys_notice_is_logged_once(
@@ -383,12 +381,12 @@ async def test_kamstrup_swapped_keys_notice_is_logged_once(
     )
     with caplog.at_level(logging.WARNING):
         await _set_up(hass, entry)
-        await wait_until(lambda: entry.runtime_data.session.stats.frames_ok >= 4, timeout=10)
+        await wait_until(lambda: entry.runtime_data.source.stats.frames_ok >= 4, timeout=10)
     swapped = [r for r in caplog.records if SWAPPED_KEYS_NOTICE in r.getMessage()]
     assert len(swapped) == 1
     assert swapped[0].levelno == logging.WARNING
     assert swapped[0].getMessage().startswith(entry.title)
-    assert entry.runtime_data.rejections.total == 0
+    assert entry.runtime_data.source.stats.frames_rejected == 0
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["notices"] == [SWAPPED_KEYS_NOTICE]
     text = caplog.text.lower()
@@ -406,7 +404,7 @@ async def test_profile_override_takes_effect(hass: HomeAssistant, pty_meter: Sta
     meter = pty_meter("lg-mbus")
     entry = _entry("lg-mbus", meter.path, meter.meter_id)
     await _set_up(hass, entry)
-    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None, timeout=10)
     await _settled(hass, entry, meter, _as_floats(meter.pushes[-1].values))
     before = meter.pushes[-1]
     assert _shown(hass, entry) == dict(before.values)
@@ -416,7 +414,7 @@ async def test_profile_override_takes_effect(hass: HomeAssistant, pty_meter: Sta
 
     meter.start()
     meter.forget_format()  # the options reload the entry, which opens the port again
-    old_coordinator = entry.runtime_data
+    old_coordinator = entry.runtime_data.coordinator
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg-e570"}
@@ -428,8 +426,8 @@ async def test_profile_override_takes_effect(hass: HomeAssistant, pty_meter: Sta
     await wait_until(
         lambda: (
             entry.state is ConfigEntryState.LOADED
-            and entry.runtime_data is not old_coordinator
-            and entry.runtime_data.reading is not None
+            and entry.runtime_data.coordinator is not old_coordinator
+            and entry.runtime_data.coordinator.reading is not None
         ),
         timeout=10,
     )
@@ -457,9 +455,9 @@ async def test_profile_override_takes_effect(hass: HomeAssistant, pty_meter: Sta
 # ------------------------------------------------------------------ entities
 
 
-def _register(obis: str, unit: Decimal = dlms_meters.WH) -> dlms_meters.CaptureObject:
-    return dlms_meters.CaptureObject(
-        dlms_meters.ObjectKind.REGISTER,
+def _register(obis: str, unit: Decimal = dlms_models.WH) -> dlms_models.CaptureObject:
+    return dlms_models.CaptureObject(
+        dlms_models.ObjectKind.REGISTER,
         obis,
         tag=DataTag.DOUBLE_LONG_UNSIGNED,
         unit=unit,
@@ -470,10 +468,10 @@ def _register(obis: str, unit: Decimal = dlms_meters.WH) -> dlms_meters.CaptureO
 # An E450 whose push list also carries 5.8.0 (reactive energy QI, outside the catalogue),
 # reactive power import and per-phase active power: what some operators configure.
 E450_WITH_EXTRAS = replace(
-    dlms_meters.LG_E450,
+    dlms_models.LG_E450,
     id="lg-e450-extras",
     objects=(
-        *dlms_meters.LG_E450.objects,
+        *dlms_models.LG_E450.objects,
         _register("1-1:5.8.0"),
         _register("1-0:3.7.0"),
         _register("1-0:21.7.0"),
@@ -537,9 +535,9 @@ async def test_entities_of_a_dlms_meter(
     push = pusher.push_counts(EXTRA_COUNTS, datetime(2026, 6, 27, 12, tzinfo=UTC))
     assert "5.8.0" in push.values
     meter.write(push)
-    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None, timeout=10)
     await hass.async_block_till_done()
-    reading = entry.runtime_data.reading
+    reading = entry.runtime_data.coordinator.reading
     assert "5.8.0" in reading.values  # decoded, but no sensor is made of it
 
     registry = er.async_get(hass)
@@ -565,7 +563,7 @@ async def test_entities_of_a_dlms_meter(
             assert state is None, code
     assert {"1.8.0", "2.8.0", "1.7.0", "2.7.0"} <= {c for c in made if _expected_classes(c)[3]}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert entry.runtime_data.rejections.total == 0
+    assert entry.runtime_data.source.stats.frames_rejected == 0
 
 
 # ------------------------------------------------------------------ diagnostics
@@ -577,7 +575,7 @@ async def test_diagnostics(
     """Profile, counters by outcome and raw frames in hex for an encrypted E450; no key."""
     meter = pty_meter("lg-mbus", running=False)
     pusher = SimulatedDlmsMeter(
-        dlms_meters.LG_E450, seed=3, ciphering=dlms_meters.Ciphering(EK, AK)
+        dlms_models.LG_E450, seed=3, ciphering=dlms_meters.Ciphering(EK, AK)
     )
     entry = _entry(
         "lg-mbus",
@@ -591,7 +589,7 @@ async def test_diagnostics(
     }
     first = pusher.push_counts(counts, datetime(2026, 6, 27, 12, tzinfo=UTC))
     second = pusher.push_counts(counts, datetime(2026, 6, 27, 12, 0, 5, tzinfo=UTC))
-    stats = lambda: entry.runtime_data.session.stats  # noqa: E731
+    stats = lambda: entry.runtime_data.source.stats  # noqa: E731
 
     meter.write(first)
     await wait_until(lambda: stats().frames_ok == 1, timeout=10)
@@ -606,12 +604,10 @@ async def test_diagnostics(
     for key in (EK, AK):
         for spelling in (key.hex(), key.hex(" "), key.hex(":")):
             assert spelling not in text
-    assert diagnostics["decoder"] == {
-        "profile": "lg-e450",
-        "detection": "logical device name",
-        "counters": {"readings": 2, "replayed": 1},
-    }
-    assert diagnostics["rejected"] == {"total": 1, "by_reason": {"replayed": 1}}
+    assert diagnostics["decoder"] == {"profile": "lg-e450", "detection": "logical device name"}
+    source = diagnostics["source"]
+    assert (source["frames_ok"], source["frames_rejected"]) == (2, 1)
+    assert source["rejected_by_reason"] == {"replayed": 1}
     assert diagnostics["recent_frames"] == [first.wire.hex(), first.wire.hex(), second.wire.hex()]
     assert diagnostics["last_reading"]["timestamp"] == "2026-06-27T14:00:05+02:00"
 
@@ -632,7 +628,7 @@ async def test_diagnostics_redact_keys_in_the_address(
         **{CONF_ENCRYPTION_KEY: EK.hex(), CONF_AUTHENTICATION_KEY: AK.hex()},
     )
     await _set_up(hass, entry)
-    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None, timeout=10)
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["entry"]["data"][CONF_URL] == (
         "simulator://kamstrup-dlms?interval=0.1&key=REDACTED&auth_key=REDACTED"
@@ -651,8 +647,8 @@ async def test_meter_time_is_swiss_whatever_home_assistants_zone(
     await hass.config.async_set_time_zone("UTC")
     entry = _entry("kamstrup-dlms", meter.path, meter.meter_id)
     await _set_up(hass, entry)
-    await wait_until(lambda: entry.runtime_data.reading is not None, timeout=10)
-    reading = entry.runtime_data.reading
+    await wait_until(lambda: entry.runtime_data.coordinator.reading is not None, timeout=10)
+    reading = entry.runtime_data.coordinator.reading
     sent = next(push for push in meter.pushes if push.timestamp == reading.timestamp)
     assert reading.timestamp.utcoffset() == sent.timestamp.utcoffset()
     assert reading.timestamp.utcoffset() in (timedelta(hours=1), timedelta(hours=2))

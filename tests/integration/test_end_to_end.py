@@ -25,8 +25,9 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.ch_smart_meter.const import CONF_STANDARD, CONF_UPDATE_INTERVAL, DOMAIN
 from custom_components.ch_smart_meter.reader.obis import CATALOGUE
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.outputs import PtyOutput, run
-from custom_components.ch_smart_meter.reader.simulate.source import Simulator, create_source
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator
 
 from .conftest import wait_until
 
@@ -89,7 +90,7 @@ async def test_simulated_meter_on_a_pty(hass: HomeAssistant) -> None:
             result["flow_id"], {"next_step_id": "serial"}
         )
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_PORT: "manual", "serial_preset": "0"}
+            result["flow_id"], {CONF_PORT: "manual", "serial_preset": "dsmr5"}
         )
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_PORT: pty})
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -109,7 +110,7 @@ async def test_simulated_meter_on_a_pty(hass: HomeAssistant) -> None:
         # The CH-SMR republisher step: left off.
         result = await hass.config_entries.options.async_configure(result["flow_id"], {})
         await hass.async_block_till_done()
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         assert coordinator.update_interval == 0
         await wait_until(lambda: coordinator.reading is not None, timeout=10)
         assert _open_count(pty) == 2  # the simulator's end and the integration's

@@ -39,7 +39,7 @@ async def test_meter_view(
     assert response.status == HTTPStatus.OK
     assert response.content_type == "application/json"
     body = await response.text()
-    assert body == encode_payload(entry.runtime_data.reading)
+    assert body == encode_payload(entry.runtime_data.coordinator.reading)
     assert body.startswith(f'{{"meter":{{"ts":"2026-06-27T14:00:03+02:00","96.1.1":"{METER_ID}"')
 
     response = await client.get("/api/ch_smart_meter/UNKNOWN")

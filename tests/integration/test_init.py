@@ -15,7 +15,7 @@ from .conftest import FakeMeter, Setup, entry_data, send_reading, telegram, wait
 
 
 def _session_tasks() -> list[asyncio.Task[object]]:
-    return [task for task in asyncio.all_tasks() if task.get_name().startswith(f"{DOMAIN} session")]
+    return [task for task in asyncio.all_tasks() if task.get_name().startswith(f"{DOMAIN} source")]
 
 
 async def test_unload_releases_everything(

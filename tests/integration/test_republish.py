@@ -232,7 +232,7 @@ async def test_without_mqtt_a_repair_issue_until_mqtt_is_set_up(
     assert issue.severity is ir.IssueSeverity.WARNING
     await send_reading(hass, fake_meter, telegram(second=0))
     assert entry.runtime_data.republisher.stats.skipped_no_mqtt == 1
-    assert entry.runtime_data.reading is not None
+    assert entry.runtime_data.coordinator.reading is not None
 
     mqtt_mock = await mqtt_mock_entry()
     await hass.async_block_till_done()
@@ -277,8 +277,8 @@ async def test_publish_failures_are_counted_logged_once_and_never_fatal(
     assert "broker gone" in warnings[0].message
     stats = entry.runtime_data.republisher.stats
     assert (stats.published, stats.failed, stats.last_error) == (0, 4, "broker gone")
-    assert entry.runtime_data.reading is not None
-    assert entry.runtime_data.available
+    assert entry.runtime_data.coordinator.reading is not None
+    assert entry.runtime_data.coordinator.available
 
     mqtt_mock.async_publish.side_effect = None
     caplog.clear()

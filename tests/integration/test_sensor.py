@@ -563,4 +563,4 @@ async def test_interval_option_change_reloads(
     hass.config_entries.async_update_entry(mock_config_entry, options={CONF_UPDATE_INTERVAL: 30})
     await hass.async_block_till_done()
     await wait_until(lambda: fake_meter.connections == 2 and fake_meter.clients == 1)
-    assert mock_config_entry.runtime_data.update_interval == 30
+    assert mock_config_entry.runtime_data.coordinator.update_interval == 30

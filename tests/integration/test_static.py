@@ -18,6 +18,8 @@ from awesomeversion import AwesomeVersion
 
 from custom_components.ch_smart_meter import config_flow, const, sensor
 from custom_components.ch_smart_meter.const import DOMAIN
+from custom_components.ch_smart_meter.reader.errors import InvalidKey
+from custom_components.ch_smart_meter.reader.session import PROBE_ERRORS
 
 INTEGRATION = Path(config_flow.__file__).parent
 REPO = INTEGRATION.parent.parent
@@ -325,7 +327,9 @@ def test_translations_cover_the_code() -> None:
         "probe_failed",
     ):
         assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
-    errors = {error for _, error, _ in config_flow.PROBE_ERRORS} | {"invalid_url", "unknown"}
+    # The flow shows the reason code of what the live check raised, and its own few errors.
+    errors = {error.reason for error in PROBE_ERRORS} | {InvalidKey.reason}
+    errors |= {"invalid_url", config_flow.ERROR_UNKNOWN}
     errors |= {"invalid_topic_filter", "only_republished", "no_meters", "invalid_messages"}
     assert errors == set(en["config"]["error"])
     aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source)) | {"already_configured"}
