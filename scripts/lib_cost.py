@@ -60,12 +60,17 @@ COMMIT_WAIT = 7.0  # seconds for the recorder to commit what the windows produce
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One measured configuration: an integration at one update interval."""
+    """One measured configuration: an integration at one update interval.
+
+    ``checkout``: ch_smart_meter from another checkout of this repository (a case named
+    ``ours-0@/path/to/checkout``), to compare two versions of the code in one run.
+    """
 
     label: str
     domain: str
     interval: int
     make_entry: Callable[[str, str, int], ConfigEntrySeed]  # (port, meter id, interval)
+    checkout: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +305,7 @@ def wait_for_entities(api: HomeAssistantApi, domain: str, timeout: float = 90.0)
 def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
     meter = Meter()
     feeder = PtyFeeder(meter, args.rate)
-    config_dir = workdir / case.domain / str(case.interval)
+    config_dir = workdir / f"{len(list(workdir.iterdir()))}-{case.domain}-{case.interval}"
     port = free_port()
     write_configuration(
         config_dir,
@@ -310,6 +315,7 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
         logger=LOGGER,
         entries=[case.make_entry(feeder.path, meter.meter_id, case.interval)],
         link_custom_components=case.domain != "dsmr",
+        custom_components=None if case.checkout is None else case.checkout / "custom_components",
     )
     hass = start_hass(
         Path(sys.executable), config_dir, log_file=config_dir / "hass.out", skip_pip=True
@@ -396,7 +402,11 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
             f" {result.main_per_telegram * 1000:>10.2f} {result.rows_per_telegram:>13.3f}"
             f" {result.idle_cpu_rate * 100:>10.2f} {result.telegrams:>9d} {result.entities:>8d}"
         )
-    by_key = {(result.case.domain, result.case.interval): result for result in results}
+    by_key = {
+        (result.case.domain, result.case.interval): result
+        for result in results
+        if result.case.checkout is None
+    }
     for (domain, interval), core in sorted(by_key.items()):
         ours = by_key.get(("ch_smart_meter", interval))
         if domain != "dsmr" or ours is None:
@@ -407,6 +417,16 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
             f"{ours.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians; "
             f"worst cycle against best: {worst:.2f})"
         )
+
+
+def _case(cases: dict[str, Case], name: str) -> Case:
+    """A standard case, or ``ours-N@CHECKOUT``: ours from another checkout of this repository."""
+    base, _, checkout = name.partition("@")
+    case = cases[base]
+    if not checkout:
+        return case
+    path = Path(checkout).resolve()
+    return Case(f"{case.label} [{path.name}]", case.domain, case.interval, case.make_entry, path)
 
 
 def main() -> int:
@@ -441,15 +461,15 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the configuration directories")
     args = parser.parse_args()
-    unknown = [name for name in args.cases if name not in cases]
+    unknown = [name for name in args.cases if name.partition("@")[0] not in cases]
     if unknown:
-        parser.error(f"unknown case(s) {unknown}; known: {list(cases)}")
+        parser.error(f"unknown case(s) {unknown}; known: {list(cases)} (ours-N@CHECKOUT too)")
 
     workdir = Path(tempfile.mkdtemp(prefix="chsm-cost-"))
     results: list[Result] = []
     try:
         for name in args.cases:
-            case = cases[name]
+            case = _case(cases, name)
             print(f"measuring: {case.label} ...", flush=True)
             results.append(measure(case, args, workdir))
     finally:

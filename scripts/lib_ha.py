@@ -79,6 +79,7 @@ def write_configuration(
     logger: str,
     entries: Sequence[ConfigEntrySeed] = (),
     link_custom_components: bool = True,
+    custom_components: Path | None = None,
 ) -> None:
     """Write configuration.yaml and the seed storage files of a new configuration directory."""
     storage = config_dir / ".storage"
@@ -92,9 +93,11 @@ def write_configuration(
         encoding="utf-8",
     )
     if link_custom_components:
+        # This repository's integration, or another checkout's (scripts/cost compares them).
+        source = custom_components or REPO_ROOT / "custom_components"
         link = config_dir / "custom_components"
         if not link.is_symlink():
-            link.symlink_to(os.path.relpath(REPO_ROOT / "custom_components", config_dir))
+            link.symlink_to(os.path.relpath(source, config_dir))
     _write_store(
         storage / "onboarding",
         "onboarding",

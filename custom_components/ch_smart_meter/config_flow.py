@@ -64,7 +64,6 @@ from .const import (
 )
 from .data import ChSmartMeterConfigEntry, ChSmartMeterData
 from .entry_data import decoder_options_from_data, serial_settings_data, serial_settings_from_data
-from .reader.dlms.cipher import parse_key
 from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from .reader.errors import InvalidKey
 from .reader.model import Reading, SerialSettings
@@ -442,7 +441,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
             keys: dict[str, str | None] = {}
             for key_field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY):
                 try:
-                    key = parse_key(user_input.get(key_field))
+                    key = self.spec.parse_key(user_input.get(key_field))
                 except InvalidKey as err:
                     errors[key_field] = err.reason.value
                     continue

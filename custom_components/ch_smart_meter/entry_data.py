@@ -21,7 +21,6 @@ from .const import (
     CONF_STOPBITS,
     PROFILE_AUTO,
 )
-from .reader.dlms.cipher import parse_key
 from .reader.model import SerialSettings
 from .reader.spec import SWISS_TIME, DecoderOptions, StandardSpec
 
@@ -56,6 +55,11 @@ def serial_settings_data(settings: SerialSettings | None) -> dict[str, Any]:
     }
 
 
+def _stored_key(text: str | None) -> bytes | None:
+    """A key as the flow stored it: hexadecimal, already checked in the standard's form."""
+    return bytes.fromhex(text) if text else None
+
+
 def decoder_options_from_data(
     data: Mapping[str, Any], options: Mapping[str, Any]
 ) -> DecoderOptions:
@@ -66,8 +70,8 @@ def decoder_options_from_data(
     """
     profile = options.get(CONF_PROFILE, PROFILE_AUTO)
     return DecoderOptions(
-        encryption_key=parse_key(data.get(CONF_ENCRYPTION_KEY)),
-        authentication_key=parse_key(data.get(CONF_AUTHENTICATION_KEY)),
+        encryption_key=_stored_key(data.get(CONF_ENCRYPTION_KEY)),
+        authentication_key=_stored_key(data.get(CONF_AUTHENTICATION_KEY)),
         # Meter times sent without an offset are the meter's local time, Swiss time (the
         # same rules as every CET country these meters are sold in), whatever time zone
         # Home Assistant or its container runs in.

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from . import chsmr
-from .dlms.cipher import parse_key
 from .errors import InvalidKey, ReaderError
 from .model import DecodeResult, Reading, SerialSettings, Standard
 from .session import MeterSession
@@ -62,17 +61,18 @@ def _spec(name: str) -> StandardSpec:
         raise UsageError(f"unknown standard {name!r}; implemented: {listing}") from None
 
 
-def _key(option: str, text: str | None) -> bytes | None:
+def _key(spec: StandardSpec, option: str, text: str | None) -> bytes | None:
+    """A key in the form the standard's grid operators hand it out."""
     try:
-        return parse_key(text)
+        return spec.parse_key(text)
     except InvalidKey as err:
         raise UsageError(f"{option}: {err.message}") from None
 
 
-def _decoder_options(args: argparse.Namespace) -> DecoderOptions:
+def _decoder_options(spec: StandardSpec, args: argparse.Namespace) -> DecoderOptions:
     return DecoderOptions(
-        encryption_key=_key("--key", args.key),
-        authentication_key=_key("--auth-key", args.auth_key),
+        encryption_key=_key(spec, "--key", args.key),
+        authentication_key=_key(spec, "--auth-key", args.auth_key),
     )
 
 
@@ -116,8 +116,8 @@ def _chunks(data: bytes) -> Iterable[bytes]:
 
 def _command_decode(args: argparse.Namespace, streams: _Streams) -> int:
     spec = _spec(args.standard)
-    options = _decoder_options(args)
-    data = _read_input(args.file, hex_text=args.hex)
+    options = _decoder_options(spec, args)
+    data = _read_input(args.file, hex_text=args.hex and not spec.text_captures)
     decoder = spec.create_decoder(options)
     readings = 0
     for chunk in _chunks(data):
@@ -154,7 +154,7 @@ class _Tally:
 async def _read_live(
     spec: StandardSpec, args: argparse.Namespace, streams: _Streams, tally: _Tally
 ) -> None:
-    options = _decoder_options(args)
+    options = _decoder_options(spec, args)
     enough = asyncio.Event()
 
     def on_result(result: DecodeResult) -> None:
@@ -236,8 +236,8 @@ def _simulated_source(spec: StandardSpec, args: argparse.Namespace) -> FrameSour
         )
     options = SourceOptions(
         seed=args.seed,
-        key=_key("--key", args.key),
-        authentication_key=_key("--auth-key", args.auth_key),
+        key=_key(spec, "--key", args.key),
+        authentication_key=_key(spec, "--auth-key", args.auth_key),
     )
     return create_source(spec.standard, options)
 

@@ -30,6 +30,8 @@ class Reason(StrEnum):
     CANNOT_OPEN_PORT = "cannot_open_port"
     NO_DATA = "no_data"
     NO_VALID_FRAME = "no_valid_frame"
+    NO_ANSWER = "no_answer"
+    KEY_REJECTED = "key_rejected"
 
 
 class ReaderError(Exception):
@@ -125,6 +127,21 @@ class InvalidKey(ReaderError):
     reason = Reason.INVALID_KEY_FORMAT
     about_keys = True
     default_message = "a key must be 32 hexadecimal characters (16 bytes)"
+
+
+class KeyRejected(FrameError):
+    """A polled meter answered that the key does not authenticate the request."""
+
+    reason = Reason.KEY_REJECTED
+    about_keys = True
+    default_message = "the meter rejects the key"
+
+
+class NoAnswer(ReaderError):
+    """A polled meter did not answer a request in time (or not completely)."""
+
+    reason = Reason.NO_ANSWER
+    default_message = "no answer from the meter"
 
 
 class ChSmrError(FrameError):

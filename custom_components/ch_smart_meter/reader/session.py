@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter, deque
@@ -30,6 +31,7 @@ from typing import Any, Final, Protocol
 from .errors import (
     DecryptionFailed,
     FrameError,
+    KeyRejected,
     KeyRequired,
     NoData,
     NoValidFrame,
@@ -37,6 +39,7 @@ from .errors import (
     TransportError,
 )
 from .model import DecodeResult, Reading, SerialSettings
+from .polling import DialogueStats, Link, Poller
 from .spec import DecoderOptions, StandardSpec, StreamDecoder
 from .transport import ByteStream, close_quietly, normalize_url, open_stream, redact_url
 
@@ -143,6 +146,7 @@ class MeterSession:
         backoff_max: float = 60.0,
         history: int = 5,
         silence_timeout: float | None = None,
+        poll_interval: float | None = None,
     ) -> None:
         self._url = url
         self._spec = spec
@@ -155,6 +159,10 @@ class MeterSession:
         self._silence_timeout = (
             silence_timeout if silence_timeout is not None else silence_timeout_for(spec)
         )
+        # Polled standards: seconds from the start of one reading cycle to the next.
+        self._poll_interval = max(spec.min_poll_interval, poll_interval or spec.interval)
+        self._poller: Poller | None = None
+        self._dialogue = DialogueStats()
         self._stats = SourceStats()
         self._recent: deque[bytes] = deque(maxlen=max(history, 0))
         self._stream: ByteStream | None = None
@@ -188,7 +196,13 @@ class MeterSession:
         return self._decoder
 
     def diagnostics(self) -> dict[str, Any]:
-        """What the decoder learned about the meter."""
+        """What the decoder (or the poller, with the dialogue's counters) learned."""
+        if self._poller is not None:
+            return {
+                **self._poller.diagnostics(),
+                "poll_interval": self._poll_interval,
+                "dialogue": dataclasses.asdict(self._dialogue),
+            }
         return {} if self._decoder is None else self._decoder.diagnostics()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -196,6 +210,8 @@ class MeterSession:
     async def run(self) -> None:
         """Read until cancelled or :meth:`close` d; never raises except ``CancelledError``."""
         decoder = self._decoder = self._spec.create_decoder(self._options)
+        if self._spec.create_poller is not None:
+            self._poller = self._spec.create_poller(self._options)
         attempts = 0
         self._running = True
         try:
@@ -267,7 +283,13 @@ class MeterSession:
         if not first:
             self._stats.reconnects += 1
         _LOGGER.debug("Opened %s", self._description)
+        if self._poller is not None:
+            await self._poll(stream, self._poller)
+        else:
+            await self._listen(stream, decoder)
 
+    async def _listen(self, stream: ByteStream, decoder: StreamDecoder) -> None:
+        """A push meter: decode whatever it sends, until the stream ends or falls silent."""
         loop = asyncio.get_running_loop()
         limit = self._silence_timeout
         received_any = False
@@ -301,6 +323,67 @@ class MeterSession:
             raise _ConnectionLost(self._silence_error(received_any)) from err
         if not self._closing and self._resumed.is_set():
             raise _ConnectionLost(TransportError("connection closed by the remote side"))
+
+    async def _poll(self, stream: ByteStream, poller: Poller) -> None:
+        """A polled meter: one reading cycle every poll interval, until the stream ends or
+        no reading came for the silence timeout."""
+        loop = asyncio.get_running_loop()
+        link = Link(stream, self._dialogue)
+        receiving = asyncio.create_task(self._receive_for(stream, link))
+        poller.reset()
+        last_reading = loop.time()
+        try:
+            while not self._closing and self._resumed.is_set():
+                started = loop.time()
+                self._dialogue.cycles += 1
+                readings = self._stats.frames_ok
+                answers = self._dialogue.answers
+                try:
+                    async with asyncio.timeout(poller.cycle_timeout()):
+                        await poller.poll(link, self._handle_one)
+                except TimeoutError:
+                    _LOGGER.debug("A reading cycle of %s took too long", self._description)
+                except TransportError as err:
+                    if self._closing or not self._resumed.is_set():
+                        return
+                    raise _ConnectionLost(err) from err
+                now = loop.time()
+                if self._dialogue.answers > answers:
+                    self._set_connected()
+                if self._stats.frames_ok > readings:
+                    last_reading = now
+                elif now - last_reading >= self._silence_timeout:
+                    raise _ConnectionLost(self._silence_error(self._state is True))
+                await self._sleep_until(started + self._poll_interval)
+        finally:
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiving
+
+    async def _receive_for(self, stream: ByteStream, link: Link) -> None:
+        def on_chunk(chunk: bytes) -> None:
+            self._stats.bytes_received += len(chunk)
+            link.feed(chunk)
+
+        try:
+            await stream.receive(on_chunk)
+        except TransportError as err:
+            link.end(err)
+        else:
+            link.end(None)
+
+    async def _sleep_until(self, moment: float) -> None:
+        """Until ``moment`` (loop time), or earlier when closed or paused."""
+        delay = moment - asyncio.get_running_loop().time()
+        if delay <= 0:
+            return
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wakeup.wait()
+
+    def _handle_one(self, result: DecodeResult) -> None:
+        self._handle([result])
 
     def _silence_error(self, received_any: bool) -> TransportError:
         seconds = f"{self._silence_timeout:g} s"
@@ -375,7 +458,14 @@ class MeterSession:
 
 
 # What probe() raises, most specific first (the config flow shows each by its reason).
-PROBE_ERRORS: Final = (KeyRequired, DecryptionFailed, NoData, NoValidFrame, TransportError)
+PROBE_ERRORS: Final = (
+    KeyRequired,
+    KeyRejected,
+    DecryptionFailed,
+    NoData,
+    NoValidFrame,
+    TransportError,
+)
 
 
 def _no_valid_frame(rejections: list[FrameError], received: int) -> NoValidFrame:
@@ -385,6 +475,42 @@ def _no_valid_frame(rejections: list[FrameError], received: int) -> NoValidFrame
     message, _ = reasons.most_common(1)[0]
     frames = "frame" if len(rejections) == 1 else "frames"
     return NoValidFrame(f"{len(rejections)} {frames} rejected, e.g. {message}")
+
+
+@dataclass(slots=True)
+class _ProbeTally:
+    """What the live check saw: bytes, rejections; a reading ends it, key errors too."""
+
+    received: int = 0
+    ended: bool = False  # the remote side closed the connection
+    rejections: list[FrameError] = field(default_factory=list)
+    decryption_failures: int = 0
+
+    def offer(self, result: DecodeResult) -> Reading | None:
+        """The reading, or None after noting the rejection (raises for the key errors)."""
+        if isinstance(result, Reading):
+            return result
+        error = result.error
+        self.rejections.append(error)
+        if isinstance(error, KeyRequired | KeyRejected):
+            raise error
+        if isinstance(error, DecryptionFailed):
+            self.decryption_failures += 1
+            if self.decryption_failures >= PROBE_DECRYPTION_FAILURES:
+                raise error
+        return None
+
+    def failure(self, timeout: float) -> ReaderError:
+        """The most specific reason why no reading came."""
+        if self.received == 0 and self.ended:
+            return TransportError("connection closed by the remote side before any data")
+        if self.received == 0:
+            return NoData(f"nothing received in {timeout:g} s")
+        for kind in (KeyRequired, KeyRejected, DecryptionFailed):
+            for error in self.rejections:
+                if isinstance(error, kind):
+                    return error
+        return _no_valid_frame(self.rejections, self.received)
 
 
 async def probe(
@@ -398,47 +524,74 @@ async def probe(
     """The first valid reading within ``timeout`` seconds, or the most specific error.
 
     :class:`TransportError` (cannot open), :class:`NoData` (not a single byte),
-    :class:`KeyRequired` / :class:`DecryptionFailed` (encrypted frames without the right
-    key), :class:`NoValidFrame` (bytes but no valid frame). The stream is always closed.
+    :class:`KeyRequired` / :class:`KeyRejected` / :class:`DecryptionFailed` (no key, or
+    the wrong one), :class:`NoValidFrame` (bytes but no valid frame). A polled meter is
+    asked as the session asks it. The stream is always closed.
     """
     stream = await open_stream(
         url, serial if serial is not None else spec.serial, connect_timeout=min(timeout, 10.0)
     )
-    decoder = spec.create_decoder(options)
-    received = 0
-    rejections: list[FrameError] = []
-    decryption_failures = 0
-    ended = False  # the remote side closed the connection
+    tally = _ProbeTally()
     try:
         async with asyncio.timeout(timeout):
-            while chunk := await stream.read():
-                received += len(chunk)
-                for result in decoder.feed(chunk):
-                    if isinstance(result, Reading):
-                        return result
-                    error = result.error
-                    rejections.append(error)
-                    if isinstance(error, KeyRequired):
-                        raise error
-                    if isinstance(error, DecryptionFailed):
-                        decryption_failures += 1
-                        if decryption_failures >= PROBE_DECRYPTION_FAILURES:
-                            raise error
-            ended = True
+            if spec.create_poller is not None:
+                return await _probe_polled(stream, spec.create_poller(options), spec, tally)
+            return await _probe_pushed(stream, spec.create_decoder(options), tally)
     except TimeoutError:
         pass
     finally:
         await close_quietly(stream)
+    raise tally.failure(timeout)
+
+
+async def _probe_pushed(stream: ByteStream, decoder: StreamDecoder, tally: _ProbeTally) -> Reading:
+    while chunk := await stream.read():
+        tally.received += len(chunk)
+        for result in decoder.feed(chunk):
+            if (reading := tally.offer(result)) is not None:
+                return reading
+    tally.ended = True
     for result in decoder.flush():
-        if isinstance(result, Reading):
-            return result
-        rejections.append(result.error)
-    if received == 0 and ended:
-        raise TransportError("connection closed by the remote side before any data")
-    if received == 0:
-        raise NoData(f"nothing received in {timeout:g} s")
-    for kind in (KeyRequired, DecryptionFailed):
-        for error in rejections:
-            if isinstance(error, kind):
-                raise error
-    raise _no_valid_frame(rejections, received)
+        if (reading := tally.offer(result)) is not None:
+            return reading
+    raise tally.failure(0)
+
+
+async def _probe_polled(
+    stream: ByteStream, poller: Poller, spec: StandardSpec, tally: _ProbeTally
+) -> Reading:
+    link = Link(stream, DialogueStats())
+    loop = asyncio.get_running_loop()
+
+    def on_chunk(chunk: bytes) -> None:
+        tally.received += len(chunk)
+        link.feed(chunk)
+
+    async def receive() -> None:
+        try:
+            await stream.receive(on_chunk)
+        except TransportError as err:
+            link.end(err)
+        else:
+            tally.ended = True
+            link.end(None)
+
+    receiving = asyncio.create_task(receive())
+    try:
+        while True:
+            started = loop.time()
+            results: list[DecodeResult] = []
+            try:
+                await poller.poll(link, results.append)
+            except TransportError:
+                if tally.ended:
+                    raise tally.failure(0) from None
+                raise
+            for result in results:
+                if (reading := tally.offer(result)) is not None:
+                    return reading
+            await asyncio.sleep(max(0.0, started + spec.min_poll_interval - loop.time()))
+    finally:
+        receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiving

@@ -14,7 +14,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from .dlms.cipher import parse_key
 from .model import DecodeResult, SerialSettings, Standard
+from .polling import Poller
 
 SWISS_TIME = ZoneInfo("Europe/Zurich")
 
@@ -102,6 +104,21 @@ class StandardSpec:
     profiles: tuple[Profile, ...] = ()
     # What one unit of data is called in messages to the user ("rejected frame: ...").
     frame_noun: str = "frame"
+    # Captures of this standard are text (messages, dialogues), never hex-encoded bytes.
+    text_captures: bool = False
+    # Reads a key as the grid operator hands it out; None for an empty field; raises
+    # InvalidKey. The usual form: 32 hexadecimal digits (AES-128).
+    parse_key: Callable[[str | None], bytes | None] = parse_key
+    # Polled standards (KMP, MEP): makes the poller of one reading cycle; None for push
+    # standards, whose meters talk on their own.
+    create_poller: Callable[[DecoderOptions], Poller] | None = None
+    # Polled standards: the shortest poll interval the meter allows, in seconds.
+    min_poll_interval: float = 1.0
+
+    @property
+    def polled(self) -> bool:
+        """Whether the reader asks and the meter answers (KMP, MEP)."""
+        return self.create_poller is not None
 
     @property
     def serial(self) -> SerialSettings | None:

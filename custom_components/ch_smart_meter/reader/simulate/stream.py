@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from ..dlms.cipher import parse_key
 from ..errors import InvalidKey, TransportError
 from ..model import Standard
+from ..standards import get_spec
 from ..transport import READ_SIZE, ChunkReceiver, receive_by_reading, redact_url, register_opener
 from .meters import available_standards, create_source
 from .source import DEMO_KEY, Simulator, SourceOptions
@@ -112,6 +112,7 @@ def parse_simulator_url(url: str) -> SimulatorUrl:
     encrypted_text = parameters.get("encrypted", "0").lower()
     if encrypted_text not in _TRUE | _FALSE:
         raise TransportError("simulator: encrypted must be 0 or 1")
+    parse_key = get_spec(standard).parse_key
     try:
         key = parse_key(parameters.get("key"))
         authentication_key = parse_key(parameters.get("auth_key"))

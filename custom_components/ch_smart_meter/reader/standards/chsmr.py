@@ -89,4 +89,5 @@ SPEC: Final = StandardSpec(
     create_decoder=ChSmrLineDecoder,
     description="Chapter 6 of the Swiss recommendation: JSON on dt/<group>/<id_ims>/ds",
     frame_noun="message",
+    text_captures=True,
 )
