@@ -48,6 +48,10 @@ _LOGGER = logging.getLogger(__name__)
 MIN_SILENCE_TIMEOUT: Final = 60.0
 SILENCE_INTERVALS: Final = 6
 JITTER: Final = 0.1  # up to +10 % on each backoff delay, so that readers do not march in step
+# Reopening a local port or connecting to a LAN adapter costs next to nothing, and a link
+# that comes back (an adapter replugged, a rebooted ser2net or Wi-Fi bridge) must be used
+# within seconds, not after a backoff grown to a minute: retries never wait longer than this.
+BACKOFF_MAX: Final = 4.0
 # The connection test gives up on the key after this many frames failing authentication
 # (one could be line noise: a corrupted ciphertext fails the tag check too).
 PROBE_DECRYPTION_FAILURES: Final = 2
@@ -143,7 +147,7 @@ class MeterSession:
         on_result: Callable[[DecodeResult], None],
         on_connection: Callable[[bool, ReaderError | None], None] | None = None,
         backoff_initial: float = 1.0,
-        backoff_max: float = 60.0,
+        backoff_max: float = BACKOFF_MAX,
         history: int = 5,
         silence_timeout: float | None = None,
         poll_interval: float | None = None,

@@ -43,6 +43,10 @@ _LOGGER = logging.getLogger(__name__)
 # usually fits, so the decoder runs about once per frame, not once per byte.
 READ_SIZE: Final = 4096
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+# A TCP serial server on the LAN answers a connect within a second or refuses it; waiting
+# longer only delays the next attempt when it is down (an adapter that reboots does not
+# answer at all). An ESPHome proxy also runs its API handshake, over Wi-Fi.
+CONNECT_TIMEOUTS: Final = {"socket": 4.0, "tcp": 4.0, "rfc2217": 4.0, "esphome": 10.0}
 CLOSE_TIMEOUT: Final = 5.0
 
 # Schemes serialx opens over the network; "socket" is what a bare host:port becomes.
@@ -371,6 +375,7 @@ async def _open_serialx(
     scheme = url_scheme(url)
     kwargs = _serial_kwargs(serial)
     if scheme in _SERIALX_SCHEMES:
+        connect_timeout = min(connect_timeout, CONNECT_TIMEOUTS.get(scheme, connect_timeout))
         kwargs["connect_timeout"] = connect_timeout
     try:
         async with asyncio.timeout(connect_timeout + 1.0):
