@@ -6,11 +6,12 @@ import dataclasses
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_URL
-from .data import ChSmartMeterConfigEntry
+from .data import ChSmartMeterConfigEntry, ChSmartMeterData
 from .reader.transport import redact_url
 
 # Anything that could let someone read the meter's data: the keys, and credentials that
@@ -21,24 +22,42 @@ TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, "password", "username
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ChSmartMeterConfigEntry
 ) -> dict[str, Any]:
-    """Entry (redacted), source counters by reason, last raw frames, last reading."""
-    runtime = entry.runtime_data
-    coordinator = runtime.coordinator
-    source = runtime.source
-    reading = coordinator.reading
+    """Settings (redacted) and the entry's state always; when loaded, also the source's
+    counters by reason, the last raw frames and the last reading.
+
+    Diagnostics are most needed when set-up fails (an adapter unplugged, a wrong path): then
+    there is no runtime data, and the report says why set-up failed and that it retries.
+    """
     data = async_redact_data(dict(entry.data), TO_REDACT)
     if CONF_URL in data:
         # Secrets inside the address (ESPHome noise_psk, a simulated meter's key=).
         data[CONF_URL] = redact_url(str(data[CONF_URL]))
-    stats = dataclasses.asdict(source.stats)
-    stats["rejected_by_reason"] = dict(sorted(stats["rejected_by_reason"].items()))
-    return {
+    report: dict[str, Any] = {
         "home_assistant": HA_VERSION,
         "entry": {
             "title": entry.title,
             "data": data,
             "options": async_redact_data(dict(entry.options), TO_REDACT),
+            "state": entry.state.value,
+            # Why set-up failed or is retried (Home Assistant keeps the last reason).
+            "reason": entry.reason,
+            "retrying": entry.state is ConfigEntryState.SETUP_RETRY,
         },
+    }
+    runtime = getattr(entry, "runtime_data", None)
+    if entry.state is ConfigEntryState.LOADED and isinstance(runtime, ChSmartMeterData):
+        report.update(_running(runtime))
+    return report
+
+
+def _running(runtime: ChSmartMeterData) -> dict[str, Any]:
+    """What a loaded entry knows about its meter."""
+    coordinator = runtime.coordinator
+    source = runtime.source
+    reading = coordinator.reading
+    stats = dataclasses.asdict(source.stats)
+    stats["rejected_by_reason"] = dict(sorted(stats["rejected_by_reason"].items()))
+    return {
         "standard": coordinator.spec.standard.value,
         "available": coordinator.available,
         "connected": coordinator.connected,

@@ -5,13 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.ch_smart_meter.const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY
+from custom_components.ch_smart_meter.const import (
+    CONF_AUTHENTICATION_KEY,
+    CONF_ENCRYPTION_KEY,
+    DOMAIN,
+)
 from custom_components.ch_smart_meter.diagnostics import async_get_config_entry_diagnostics
 
-from .conftest import TEST_KEY, FakeMeter, Setup, encrypted_telegram, send_reading, telegram
+from .conftest import (
+    TEST_KEY,
+    FakeMeter,
+    Setup,
+    encrypted_telegram,
+    entry_data,
+    send_reading,
+    telegram,
+)
 
 AUTH_KEY = "00112233445566778899aabbccddeeff"
 
@@ -55,3 +70,68 @@ async def test_diagnostics_before_any_reading(
     assert diagnostics["last_reading"] is None
     assert diagnostics["recent_frames"] == []
     assert diagnostics["available"] is False
+
+
+async def _download(hass: HomeAssistant, hass_client: Any, entry_id: str) -> dict[str, Any]:
+    """The diagnostics file as the frontend's download gets it (HTTP, the real handler)."""
+    client = await hass_client()
+    response = await client.get(f"/api/diagnostics/config_entry/{entry_id}")
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body["data"]
+
+
+async def test_diagnostics_of_an_entry_whose_port_cannot_be_opened(
+    hass: HomeAssistant, hass_client: Any
+) -> None:
+    """An unplugged adapter: set-up retries, and the diagnostics say why, keys redacted."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Unplugged meter",
+        unique_id="unplugged",
+        data=entry_data("/dev/serial/by-id/usb-not-plugged-in", encryption_key=TEST_KEY.hex()),
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+    diagnostics = await _download(hass, hass_client, entry.entry_id)
+    assert diagnostics["entry"]["state"] == "setup_retry" and diagnostics["entry"]["retrying"]
+    assert "no such device" in diagnostics["entry"]["reason"]
+    assert diagnostics["entry"]["data"][CONF_ENCRYPTION_KEY] == "**REDACTED**"
+    assert TEST_KEY.hex() not in repr(diagnostics).lower()
+    assert "source" not in diagnostics  # nothing runs: no counters to show
+
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    diagnostics = await _download(hass, hass_client, entry.entry_id)
+    assert diagnostics["entry"]["state"] == "not_loaded" and not diagnostics["entry"]["retrying"]
+
+
+async def test_diagnostics_of_an_entry_that_failed(hass: HomeAssistant, hass_client: Any) -> None:
+    """A standard this version does not know: set-up fails for good; diagnostics still work."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Future meter", unique_id="future", data={"standard": "sml"}
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    diagnostics = await _download(hass, hass_client, entry.entry_id)
+    assert diagnostics["entry"]["state"] == "setup_error"
+    assert diagnostics["entry"]["data"] == {"standard": "sml"}
+
+
+async def test_diagnostics_download_of_a_loaded_entry(
+    hass: HomeAssistant, hass_client: Any, setup_integration: Setup, fake_meter: FakeMeter
+) -> None:
+    """Loaded: the same download also carries the running source's counters."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    entry = await setup_integration()
+    await send_reading(hass, fake_meter, telegram())
+    diagnostics = await _download(hass, hass_client, entry.entry_id)
+    assert diagnostics["entry"]["state"] == "loaded"
+    assert diagnostics["source"]["frames_ok"] == 1
