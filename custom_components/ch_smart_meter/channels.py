@@ -7,17 +7,24 @@ published value changed call their listener, so an unchanged sensor costs no sta
 * :class:`MeasurementChannel` averages instantaneous values (power, voltage, current, power
   factor, frequency) over the interval: nothing the meter sends is thrown away.
 * :class:`CounterChannel` publishes the latest energy register value through a
-  :class:`CounterGuard`, so a register never goes backwards on the energy dashboard.
+  :class:`CounterGuard`, so a register never goes backwards or leaps on the energy
+  dashboard.
 
 Plain Python with ``__slots__``: this runs for every value of every telegram.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 from .const import AVERAGE_EXTRA_DECIMALS, COUNTER_DROP_READINGS, COUNTER_DROP_SECONDS
+
+# Seconds of the meter's maximum power allowed on top of the elapsed time, for the clocks
+# of meter and reader and for the meter's rounding.
+SLACK_SECONDS: Final = 10.0
 
 type Listener = Callable[[], None]
 type ChannelValue = float | int | datetime | None
@@ -106,74 +113,125 @@ class MeasurementChannel(Channel):
 
 
 class CounterGuard:
-    """Keeps an energy register from going backwards because of a bad frame or a restart.
+    """Keeps an energy register honest on the energy dashboard, whose statistics add up its
+    changes: it never goes backwards and never leaps further than the meter could count.
 
-    * A value at least as high as the last published one is published.
-    * Zero or a negative value is never published once the register had a value.
-    * A lower value is held back; it is published only when lower values keep coming,
-      never decreasing among themselves, for ``COUNTER_DROP_READINGS`` readings spanning at
-      least ``COUNTER_DROP_SECONDS`` (a replaced meter, whose new register starts lower).
-    * ``seed`` takes the value published before a restart.
+    * A value no lower than the last published one, and no higher than the meter could
+      have counted since at its maximum power (``max_rate`` register units per second,
+      plus ``SLACK_SECONDS`` of it for clocks and rounding), is published.
+    * Zero or a negative value is never published once the register had a value (a meter
+      or an adapter that restarts may send 0).
+    * Anything else, lower or a leap, is held back. If the readings come back in line, it
+      was a bad frame and is forgotten. If it persists, readings consistent among
+      themselves for ``COUNTER_DROP_READINGS`` readings over ``COUNTER_DROP_SECONDS``, the
+      register has a new baseline (a replaced meter, a reset register, a changed scaling):
+      ``discontinuity`` turns true (the coordinator raises a repair issue) and the value
+      stays held until :meth:`accept_baseline`. From then on the register continues from
+      its last published value by an ``offset``, so that the statistics get neither a
+      negative nor an absurd hourly sum.
+    * ``seed`` takes the value, and when it was published, from before a restart.
     """
 
-    __slots__ = ("_drop_count", "_drop_since", "_drop_value", "published")
+    __slots__ = (
+        "_run_count",
+        "_run_first",
+        "_run_last",
+        "_run_last_at",
+        "_run_since",
+        "discontinuity",
+        "max_rate",
+        "offset",
+        "published",
+        "published_at",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_rate: float = math.inf, offset: float = 0.0) -> None:
+        self.max_rate = max_rate
+        self.offset = offset
         self.published: float | None = None
-        self._drop_count = 0
-        self._drop_since = 0.0
-        self._drop_value = 0.0
+        self.published_at = 0.0
+        self.discontinuity = False
+        self._run_count = 0
+        self._run_first = 0.0
+        self._run_last = 0.0
+        self._run_since = 0.0
+        self._run_last_at = 0.0
 
-    def seed(self, value: float) -> None:
-        """The value published before a restart: nothing lower is published from now on."""
+    def seed(self, value: float, at: float) -> None:
+        """The value published before a restart, at monotonic time ``at``."""
         if self.published is None or value > self.published:
             self.published = value
+            self.published_at = at
 
     @property
     def holding(self) -> bool:
-        """True while a lower value is being held back."""
-        return self._drop_count > 0
+        """True while a value out of line is being held back."""
+        return self._run_count > 0
 
-    def offer(self, value: float, now: float) -> bool:
-        """A reading's value; True when it becomes the published value."""
+    @property
+    def held(self) -> float:
+        """The latest value held back (with the offset), for the repair issue's text."""
+        return self._run_last
+
+    def _reachable(self, start: float, since: float, value: float, now: float) -> bool:
+        """Whether the register can go from ``start`` (at ``since``) to ``value`` by ``now``."""
+        return start <= value <= start + self.max_rate * (max(now - since, 0.0) + SLACK_SECONDS)
+
+    def offer(self, raw: float, now: float) -> bool:
+        """A reading's register value at monotonic time ``now``; True when it is published."""
+        # Rounded after an offset: float noise (100.29999999999927) must not reach a state.
+        value = round(raw + self.offset, 6) if self.offset else raw
         last = self.published
-        if value < 0:
+        if raw < 0:
             return False
-        if last is None or value >= last:
-            self._drop_count = 0
-            self.published = value
+        if last is None or self._reachable(last, self.published_at, value, now):
+            self.published, self.published_at = value, now
+            self._run_count = 0
+            self.discontinuity = False
             return True
-        if value == 0:
+        if raw == 0:
             return False
-        if self._drop_count == 0 or value < self._drop_value:
-            # A new run of lower values starts here.
-            self._drop_count = 1
-            self._drop_since = now
-            self._drop_value = value
-            return False
-        self._drop_count += 1
-        self._drop_value = value
+        if self._run_count and self._reachable(self._run_last, self._run_last_at, value, now):
+            self._run_count += 1
+        else:  # a new run of values out of line starts here
+            self._run_count, self._run_first, self._run_since = 1, value, now
+        self._run_last, self._run_last_at = value, now
         if (
-            self._drop_count >= COUNTER_DROP_READINGS
-            and now - self._drop_since >= COUNTER_DROP_SECONDS
+            self._run_count >= COUNTER_DROP_READINGS
+            and now - self._run_since >= COUNTER_DROP_SECONDS
         ):
-            self._drop_count = 0
-            self.published = value
-            return True
+            self.discontinuity = True
         return False
+
+    def accept_baseline(self) -> float:
+        """Continue from the last published value with the new baseline; returns the offset."""
+        if self.discontinuity and self.published is not None:
+            self.offset = round(self.offset + self.published - self._run_first, 6)
+            self.published_at = self._run_since
+            self._run_count = 0
+            self.discontinuity = False
+        return self.offset
 
 
 class CounterChannel(Channel):
-    """The latest register value that the guard lets through."""
+    """The latest register value that the guard lets through.
 
-    __slots__ = ("guard",)
+    ``on_discontinuity`` is called when the guard's ``discontinuity`` turns on or off.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("guard", "on_discontinuity")
+
+    def __init__(self, guard: CounterGuard, on_discontinuity: Listener = _no_listener) -> None:
         super().__init__()
-        self.guard = CounterGuard()
+        self.guard = guard
+        self.on_discontinuity = on_discontinuity
 
     def add(self, value: float, now: float) -> None:
-        self.guard.offer(value, now)
+        guard = self.guard
+        before = guard.discontinuity
+        guard.offer(value, now)
+        if guard.discontinuity is not before:
+            self.on_discontinuity()
 
     def take(self) -> bool:
         published = self.guard.published

@@ -21,6 +21,11 @@ CONF_AUTHENTICATION_KEY: Final = "authentication_key"
 # Tunables (ConfigEntry.options).
 CONF_UPDATE_INTERVAL: Final = "update_interval"
 CONF_PROFILE: Final = "profile"
+# Energy registers that continue from a new baseline (a replaced meter), accepted by the user
+# in the repair flow: partial OBIS code -> offset added to the meter's register.
+CONF_BASELINES: Final = "baselines"
+# The meter id the user accepted as the entry's meter after a replacement.
+CONF_ACCEPTED_METER_ID: Final = "accepted_meter_id"
 
 # Seconds over which measurements are averaged before the sensors are written; 0 writes
 # every reading. Five seconds matches the rate the Swiss recommendation asks of meters.
@@ -46,6 +51,7 @@ KEY_ISSUE_FRAMES: Final = 3
 AVERAGE_EXTRA_DECIMALS: Final = 2
 
 ISSUE_KEY_REJECTED: Final = "key_rejected"
+ISSUE_METER_REPLACED: Final = "meter_replaced"
 
 # ---------------------------------------------------------------- CH-SMR (issue #4)
 

@@ -25,12 +25,15 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_call_later
 
-from .channels import Channel, CounterChannel, IgnoredChannel, MeasurementChannel
+from .channels import Channel, CounterChannel, CounterGuard, IgnoredChannel, MeasurementChannel
 from .const import (
+    CONF_ACCEPTED_METER_ID,
+    CONF_BASELINES,
     CONF_UPDATE_INTERVAL,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     ISSUE_KEY_REJECTED,
+    ISSUE_METER_REPLACED,
     KEY_ISSUE_FRAMES,
     LOGGER,
     REJECTION_SUMMARY_SECONDS,
@@ -39,7 +42,7 @@ from .const import (
 from .entry_data import entry_meter_id
 from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
 from .reader.model import DecodeResult, Reading, RejectedFrame
-from .reader.obis import BY_CODE, ObisEntry, Quantity
+from .reader.obis import BY_CODE, Quantity
 from .reader.session import ReadingSource
 from .reader.spec import StandardSpec
 
@@ -54,15 +57,6 @@ type SourceFactory = Callable[[ResultCallback, ConnectionCallback], ReadingSourc
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
 # that take more than 10 s.
 SETUP_CONNECT_TIMEOUT = 3.0
-
-
-def _channel_for(entry: ObisEntry | None) -> Channel:
-    """The channel kind a catalogue entry needs: data, not branches in the hot path."""
-    if entry is None or entry.quantity is Quantity.IDENTIFIER:
-        return IgnoredChannel()
-    if entry.counter:
-        return CounterChannel()
-    return MeasurementChannel(entry.decimals)
 
 
 @dataclass(slots=True)
@@ -113,6 +107,10 @@ class ChSmartMeterCoordinator:
         self._silence_timer: CALLBACK_TYPE | None = None
         self._device_details: tuple[str | None, str | None] = (None, None)
         self._reported_meter_id: str | None = None
+        # A replaced meter: offsets the user accepted, the id accepted, whether an issue is up.
+        self._baselines: dict[str, float] = dict(entry.options.get(CONF_BASELINES, {}))
+        self._accepted_meter_id: str = entry.options.get(CONF_ACCEPTED_METER_ID, self.meter_id)
+        self._replacement_issue = False
 
         self.rejections = RejectionLog()
         # Notices of readings (e.g. swapped keys), each logged once: diagnostics list them.
@@ -238,10 +236,21 @@ class ChSmartMeterCoordinator:
         """The channel of a code, created on first use."""
         channel = self.channels.get(code)
         if channel is None:
-            channel = self.channels[code] = _channel_for(BY_CODE.get(code))
+            channel = self.channels[code] = self._new_channel(code)
             if not isinstance(channel, IgnoredChannel):
                 self._flushing.append(channel)
         return channel
+
+    def _new_channel(self, code: str) -> Channel:
+        """The channel kind a catalogue entry needs: data, not branches in the hot path."""
+        entry = BY_CODE.get(code)
+        if entry is None or entry.quantity is Quantity.IDENTIFIER:
+            return IgnoredChannel()
+        if entry.counter:
+            # Registers count kWh (kvarh); the meter's maximum power bounds how fast.
+            guard = CounterGuard(self.spec.max_power / 3600, self._baselines.get(code, 0.0))
+            return CounterChannel(guard, self._async_discontinuity_changed)
+        return MeasurementChannel(entry.decimals)
 
     @callback
     def async_handle_reading(self, reading: Reading) -> None:
@@ -334,15 +343,15 @@ class ChSmartMeterCoordinator:
     @callback
     def _async_meter_identified(self, reading: Reading) -> None:
         """First reading, or one from another meter: keep the device registry in step."""
-        if self._reported_meter_id is None and reading.meter_id != self.meter_id:
+        self._reported_meter_id = reading.meter_id
+        if reading.meter_id != self._accepted_meter_id:
             LOGGER.warning(
-                "%s: the meter now reports the id %s instead of %s; treating it as a replaced "
-                "meter, its sensors continue",
+                "%s: the meter now reports the id %s instead of %s: a replaced meter?",
                 self.entry.title,
                 reading.meter_id,
-                self.meter_id,
+                self._accepted_meter_id,
             )
-        self._reported_meter_id = reading.meter_id
+            self._async_update_replacement_issue()
         details = (reading.manufacturer, reading.model)
         if details in (self._device_details, (None, None)):
             return
@@ -390,6 +399,80 @@ class ChSmartMeterCoordinator:
                 self._async_raise_key_issue(error)
         if now >= self._next_flush:
             self._async_flush(now)
+
+    # ----------------------------------------------------------------- replaced meter
+
+    @staticmethod
+    def clock() -> float:
+        """The monotonic clock of channels and guards (one clock, so a restored value's age
+        and the readings' times compare)."""
+        return monotonic()
+
+    @property
+    def replacement_issue_id(self) -> str:
+        """The id of this entry's repair issue for a replaced meter or a register that jumped."""
+        return f"{ISSUE_METER_REPLACED}_{self.entry.entry_id}"
+
+    def _discontinuous(self) -> dict[str, CounterGuard]:
+        return {
+            code: channel.guard
+            for code, channel in self.channels.items()
+            if isinstance(channel, CounterChannel) and channel.guard.discontinuity
+        }
+
+    @callback
+    def _async_discontinuity_changed(self) -> None:
+        self._async_update_replacement_issue()
+
+    @callback
+    def _async_update_replacement_issue(self) -> None:
+        """Raise (or remove) the repair issue: registers with a new baseline, or a new id."""
+        held = self._discontinuous()
+        new_id = self._reported_meter_id not in (None, self._accepted_meter_id)
+        if not held and not new_id:
+            if self._replacement_issue:
+                self._replacement_issue = False
+                ir.async_delete_issue(self.hass, DOMAIN, self.replacement_issue_id)
+            return
+        registers = ", ".join(
+            f"{code}: {guard.published:g} → {guard.held:g}"
+            for code, guard in sorted(held.items())
+            if guard.published is not None
+        )
+        if held:
+            LOGGER.warning(
+                "%s: energy registers out of line with what they showed (%s): held until "
+                "the new baseline is accepted in the repair issue",
+                self.entry.title,
+                registers,
+            )
+        self._replacement_issue = True
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.replacement_issue_id,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_METER_REPLACED,
+            translation_placeholders={
+                "title": self.entry.title,
+                "meter_id": self._reported_meter_id or self.meter_id,
+                "previous_id": self._accepted_meter_id,
+                "registers": registers or "-",
+            },
+            data={"entry_id": self.entry.entry_id},
+        )
+
+    def accept_baselines(self) -> dict[str, object]:
+        """The options that make the held registers continue from their last values and
+        accept the meter's id (the repair flow stores them; the entry then reloads)."""
+        for code, guard in self._discontinuous().items():
+            self._baselines[code] = guard.accept_baseline()
+        return {
+            CONF_BASELINES: dict(self._baselines),
+            CONF_ACCEPTED_METER_ID: self._reported_meter_id or self._accepted_meter_id,
+        }
 
     @property
     def key_issue_id(self) -> str:

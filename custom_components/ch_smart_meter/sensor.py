@@ -23,6 +23,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .channels import CounterChannel
 from .coordinator import ChSmartMeterCoordinator
@@ -194,21 +195,32 @@ class ChSmartMeterSensor(ChSmartMeterEntity, SensorEntity):
 
 
 class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
-    """An energy register; its last value survives restarts and guards against drops."""
+    """An energy register; its last value survives restarts, and the guard keeps it from
+    going backwards or leaping (see ``channels.CounterGuard``)."""
 
     _channel: CounterChannel
 
     async def async_added_to_hass(self) -> None:
-        """Seed the guard with the value published before the restart."""
+        """Seed the guard with the value published before the restart, and when it was."""
         await super().async_added_to_hass()
         last = await self.async_get_last_sensor_data()
+        state = await self.async_get_last_state()
         if (
             last is not None
+            and state is not None
             and isinstance(last.native_value, int | float)
             and last.native_unit_of_measurement
             == self.entity_description.native_unit_of_measurement
         ):
-            self._channel.guard.seed(float(last.native_value))
+            # The guard's clock is monotonic: the restored value's age on it.
+            age = max((dt_util.utcnow() - state.last_updated).total_seconds(), 0.0)
+            self._channel.guard.seed(float(last.native_value), self.coordinator.clock() - age)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, float] | None:
+        """The offset to the meter's own register after a replaced meter (none before)."""
+        offset = self._channel.guard.offset
+        return {"register_offset": round(offset, 6)} if offset else None
 
 
 class ChSmartMeterStatusSensor(ChSmartMeterEntity, SensorEntity):

@@ -70,17 +70,41 @@ def test_reactive_device_class_depends_on_the_version() -> None:
 
 
 def test_counter_guard() -> None:
-    """The guard on its own: seeds, negatives, runs of lower values that restart."""
-    guard = CounterGuard()
+    """The guard on its own: seeds, negatives, zero, steps back and leaps."""
+    guard = CounterGuard(max_rate=100 / 3600)  # a 100 kW meter: 1 kWh in 36 s
     assert not guard.offer(-1.0, 0.0)  # never negative, not even first
     assert guard.offer(0.0, 0.0)  # a new register may start at zero
-    assert guard.offer(10.0, 1.0)
-    guard.seed(5.0)  # a lower seed changes nothing
+    assert guard.offer(10.0, 360.0)  # 10 kWh in 6 min: within 100 kW
+    guard.seed(5.0, 300.0)  # a lower seed changes nothing
     assert guard.published == 10.0
-    assert not guard.offer(4.0, 2.0)
-    assert guard.holding
-    assert not guard.offer(3.0, 100.0)  # lower than the run so far: the run starts again
-    assert not guard.offer(3.0, 130.0)
-    assert not guard.offer(3.1, 159.0)
-    assert guard.offer(3.2, 160.0)  # 3 readings after the restart, 60 s: accepted
-    assert guard.published == 3.2 and not guard.holding
+    assert not guard.offer(0.0, 361.0)  # a restarting adapter's zero is never shown
+    assert not guard.offer(4.0, 362.0) and guard.holding  # a step back is held
+    assert guard.offer(10.1, 363.0) and not guard.holding  # back in line: it was a glitch
+    assert not guard.offer(60.0, 364.0) and guard.holding  # +50 kWh in 1 s: held
+    assert guard.offer(10.2, 365.0) and not guard.holding  # and forgotten
+    assert not guard.discontinuity
+
+
+def test_counter_guard_new_baseline() -> None:
+    """A value out of line that persists is a new baseline: held until accepted, then the
+    register continues from its last value (no negative, no absurd hourly sum)."""
+    guard = CounterGuard(max_rate=100 / 3600)
+    guard.seed(5000.0, 0.0)
+    assert not guard.offer(12.0, 10.0)  # a replaced meter, lower
+    assert not guard.offer(11.0, 20.0)  # lower than the run: the run starts again
+    assert not guard.offer(11.01, 50.0)
+    assert not guard.offer(11.02, 70.0) and not guard.discontinuity  # 3 readings, 20 s
+    assert not guard.offer(11.03, 110.0)  # 4 readings over 60 s: a new baseline
+    assert guard.discontinuity and guard.published == 5000.0 and guard.held == 11.03
+    assert guard.accept_baseline() == 5000.0 - 11.0
+    assert not guard.discontinuity
+    assert guard.offer(11.5, 120.0)  # the new meter counted 0.5 kWh since the change
+    assert guard.published == 5000.5
+    # A leap that persists (e.g. a used meter with a higher register): the same.
+    leap = CounterGuard(max_rate=100 / 3600)
+    leap.seed(100.0, 0.0)
+    for moment, value in ((1.0, 30000.0), (30.0, 30000.1), (61.0, 30000.2)):
+        assert not leap.offer(value, moment)
+    assert leap.discontinuity and leap.published == 100.0
+    leap.accept_baseline()
+    assert leap.offer(30000.3, 62.0) and leap.published == 100.3

@@ -24,6 +24,7 @@ from homeassistant.core import Event, HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -324,20 +325,67 @@ async def test_energy_never_goes_back_for_a_bad_frame(
     assert state(hass, ENERGY_IMPORT) == "3580.278"
 
 
-async def test_replaced_meter_counter_is_accepted_when_it_persists(
-    hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter, clock: Clock
+async def test_replaced_meter_is_held_until_the_new_baseline_is_accepted(
+    hass: HomeAssistant,
+    hass_client: Any,
+    setup_integration: Setup,
+    fake_meter: FakeMeter,
+    clock: Clock,
+    issue_registry: ir.IssueRegistry,
 ) -> None:
-    """Lower values that keep coming for 3 readings and 60 s are a replaced meter: published."""
-    await setup_integration()
+    """Lower values that keep coming (3 readings over 60 s) are a new baseline: the energy
+    sensor keeps its value, a repair issue explains, and once the user accepts it the
+    register continues from its last value with what the new meter counts."""
+    assert await async_setup_component(hass, "repairs", {})
+    entry = await setup_integration()
     await send_reading(hass, fake_meter, telegram())
-    new_meter = {"1_8_1": 1.5, "1_8_2": 0.5}
+    issue_id = f"meter_replaced_{entry.entry_id}"
+    new_meter = {"1_8_1": 1.5, "1_8_2": 0.5}  # 1.8.0 = 2.0 kWh
     for advance, second in ((10, 10), (30, 40), (29, 69)):
         clock.advance(advance)
         await send_reading(hass, fake_meter, telegram(second=second, **new_meter))
         assert state(hass, ENERGY_IMPORT) == "3580.245"  # 3 readings, but 59 s so far
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     clock.advance(2)
     await send_reading(hass, fake_meter, telegram(second=71, **new_meter))
-    assert state(hass, ENERGY_IMPORT) == "2.0"
+    assert state(hass, ENERGY_IMPORT) == "3580.245"  # still held, never lower
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None and issue.is_fixable
+    assert "1.8.0: 3580.24 → 2" in issue.translation_placeholders["registers"]
+
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await response.json()
+    assert flow["step_id"] == "confirm"
+    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
+    assert (await response.json())["type"] == "create_entry"
+    await hass.async_block_till_done()
+    await fake_meter.wait_connected()  # the entry reloaded with the new baseline
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert entry.options["baselines"] == {"1.8.0": 3578.245, "1.8.1": 1233.067, "1.8.2": 2345.178}
+
+    clock.advance(10)
+    await send_reading(hass, fake_meter, telegram(second=81, **{"1_8_1": 1.6, "1_8_2": 0.5}))
+    assert state(hass, ENERGY_IMPORT) == "3580.345"  # + the 0.1 kWh the new meter counted
+    attributes = hass.states.get(ENERGY_IMPORT).attributes  # type: ignore[union-attr]
+    assert attributes["register_offset"] == 3578.245
+
+
+async def test_a_leap_is_held_and_a_glitch_forgotten(
+    hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter, clock: Clock
+) -> None:
+    """An energy register that leaps further than the meter could count is not shown, and
+    when the next readings are back in line it was a bad frame, forgotten."""
+    await setup_integration()
+    await send_reading(hass, fake_meter, telegram())
+    clock.advance(1)
+    await send_reading(hass, fake_meter, telegram(second=1, **{"1_8_1": 91234.567}))
+    assert state(hass, ENERGY_IMPORT) == "3580.245"  # +90000 kWh in a second: held
+    clock.advance(1)
+    await send_reading(hass, fake_meter, telegram(second=2, **{"1_8_1": 1234.568}))
+    assert state(hass, ENERGY_IMPORT) == "3580.246"
 
 
 async def test_restart_restores_and_guards_energy(
@@ -360,7 +408,8 @@ async def test_restart_restores_and_guards_energy(
         hass,
         [
             (
-                State(ENERGY_IMPORT, "5000.5"),
+                # Published an hour before the restart: 45 kWh more since is within reach.
+                State(ENERGY_IMPORT, "5000.5", last_updated=dt_util.utcnow() - timedelta(hours=1)),
                 {"native_value": 5000.5, "native_unit_of_measurement": "kWh"},
             )
         ],
@@ -417,7 +466,7 @@ async def test_measurements_are_averaged_over_the_interval(
     await send_reading(hass, fake_meter, telegram())  # the first reading is written at once
     assert state(hass, POWER_IMPORT) == "1.234"
 
-    for second, power, tariff_1 in ((1, 2.0, 1235.0), (2, 3.0, 1236.0), (3, 4.5, 1237.0)):
+    for second, power, tariff_1 in ((1, 2.0, 1234.6), (2, 3.0, 1234.7), (3, 4.5, 1234.8)):
         clock.advance(1)
         await send_reading(
             hass, fake_meter, telegram(second=second, **{"1_7_0": power, "1_8_1": tariff_1})
@@ -427,9 +476,9 @@ async def test_measurements_are_averaged_over_the_interval(
     assert state(hass, LAST_READING) == "2026-06-27T12:00:00+00:00"
 
     clock.advance(2.5)
-    await send_reading(hass, fake_meter, telegram(second=5, **{"1_7_0": 1.0, "1_8_1": 1237.5}))
+    await send_reading(hass, fake_meter, telegram(second=5, **{"1_7_0": 1.0, "1_8_1": 1234.833}))
     assert state(hass, POWER_IMPORT) == "2.625"  # (2 + 3 + 4.5 + 1) / 4
-    assert state(hass, ENERGY_IMPORT) == "3583.178"
+    assert state(hass, ENERGY_IMPORT) == "3580.511"
     assert state(hass, f"{PREFIX}_voltage_l1") == "230.1"
     assert state(hass, LAST_READING) == "2026-06-27T12:00:05+00:00"
 

@@ -19,6 +19,8 @@ from .model import DecodeResult, SerialSettings, Standard
 from .polling import Poller
 
 SWISS_TIME = ZoneInfo("Europe/Zurich")
+# StandardSpec.max_power of standards whose meters include transformer (CT) meters, in kW.
+CT_METER_MAX_POWER = 5000.0
 
 
 def _utc_now() -> datetime:
@@ -114,6 +116,10 @@ class StandardSpec:
     create_poller: Callable[[DecoderOptions], Poller] | None = None
     # Polled standards: the shortest poll interval the meter allows, in seconds.
     min_poll_interval: float = 1.0
+    # The most power a meter of this standard can measure, in kW: a generous bound for a
+    # direct (household) connection, larger for standards with transformer (CT) meters.
+    # An energy register that leaps beyond what this power could count is held back.
+    max_power: float = 250.0
 
     @property
     def polled(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Final
 from ..chsmr import decode_payload
 from ..errors import ChSmrError
 from ..model import DecodeResult, RejectedFrame, Standard
-from ..spec import Carrier, DecoderOptions, StandardSpec
+from ..spec import CT_METER_MAX_POWER, Carrier, DecoderOptions, StandardSpec
 
 # The recommendation asks readers for data at least every 10 s.
 CHSMR_INTERVAL: Final = 10.0
@@ -90,4 +90,5 @@ SPEC: Final = StandardSpec(
     description="Chapter 6 of the Swiss recommendation: JSON on dt/<group>/<id_ims>/ds",
     frame_noun="message",
     text_captures=True,
+    max_power=CT_METER_MAX_POWER,
 )

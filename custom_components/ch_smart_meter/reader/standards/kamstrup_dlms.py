@@ -13,7 +13,7 @@ from functools import partial
 from ..dlms.decoder import DlmsStreamDecoder, Framing, PipelineConfig
 from ..model import SerialSettings, Standard
 from ..profiles import spec_profiles
-from ..spec import SerialPreset, StandardSpec
+from ..spec import CT_METER_MAX_POWER, SerialPreset, StandardSpec
 
 PIPELINE = PipelineConfig(
     standard=Standard.KAMSTRUP_DLMS, framing=Framing.HDLC, try_swapped_keys=True
@@ -36,4 +36,5 @@ SPEC = StandardSpec(
         "list carries the energies), optionally encrypted (AES-GCM)."
     ),
     profiles=spec_profiles(Standard.KAMSTRUP_DLMS),
+    max_power=CT_METER_MAX_POWER,
 )

@@ -13,7 +13,7 @@ from functools import partial
 from ..dlms.decoder import DlmsStreamDecoder, Framing, PipelineConfig
 from ..model import SerialSettings, Standard
 from ..profiles import spec_profiles
-from ..spec import SerialPreset, StandardSpec
+from ..spec import CT_METER_MAX_POWER, SerialPreset, StandardSpec
 
 PIPELINE = PipelineConfig(standard=Standard.LG_MBUS, framing=Framing.HDLC)
 
@@ -42,4 +42,5 @@ SPEC = StandardSpec(
         "transfer, optional AES-GCM) over wired M-Bus."
     ),
     profiles=spec_profiles(Standard.LG_MBUS),
+    max_power=CT_METER_MAX_POWER,
 )
