@@ -152,8 +152,10 @@ class KmpMeter:
     corrupt_answers: int = 0
     model: HouseholdModel = field(init=False)
     serial: int = field(init=False)
-    # The values of the last GetRegister answer by register, as sent (tests compare).
+    # Register values as sent, by register: of the last GetRegister answer, and the latest
+    # of each register ever answered (what a correct reader shows; tests compare).
     answered: dict[int, Decimal] = field(init=False, default_factory=dict)
+    latest: dict[int, Decimal] = field(init=False, default_factory=dict)
     requests: int = 0  # well-formed requests addressed to the meter
     _input: bytearray = field(init=False, default_factory=bytearray)
 
@@ -246,7 +248,7 @@ class KmpMeter:
                 rounding = ROUND_DOWN if spec.truncate else ROUND_HALF_UP
                 value = values[spec.code].quantize(Decimal(1).scaleb(-spec.decimals), rounding)
                 unit, decimals, length = spec.unit, spec.decimals, spec.length
-            self.answered[register] = value
+            self.answered[register] = self.latest[register] = value
             out += register.to_bytes(2, "big") + bytes((unit,)) + number(value, decimals, length)
         return bytes(out)
 
