@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from custom_components.ch_smart_meter.reader import cli
-from custom_components.ch_smart_meter.reader.errors import CrcError, NoData
+from custom_components.ch_smart_meter.reader.errors import CrcError, FrameError, NoData
 from custom_components.ch_smart_meter.reader.kmp import codec
 from custom_components.ch_smart_meter.reader.kmp.codec import Command
 from custom_components.ch_smart_meter.reader.kmp.poller import (
@@ -77,7 +77,7 @@ class Wire:
 
     def respond(self, request: bytes, moment: datetime) -> bytes:
         self.written += len(request)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(FrameError):  # a piece of a request (pseudo-terminal)
             self.requests.append(codec.decode_frame(request))
         answer = self.meter.respond(request, moment)
         self.answered += len(answer)

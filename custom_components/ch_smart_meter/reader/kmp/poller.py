@@ -167,7 +167,8 @@ class KmpPoller:
 
     def cycle_timeout(self) -> float:
         """Every request of the next cycle timed out on every attempt, plus a second."""
-        steps = self._identification() + self._register_steps(by_register=self._identify)
+        by_register = self._serial_number is None  # while identifying, too: it may fail
+        steps = self._identification() + self._register_steps(by_register=by_register)
         return 1.0 + sum(s.attempts * s.timeout(self._serial) for s in steps)
 
     async def poll(self, link: Link, emit: Emit) -> None:
