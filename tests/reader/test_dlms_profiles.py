@@ -16,6 +16,7 @@ from custom_components.ch_smart_meter.reader.model import (
     SerialSettings,
     Standard,
 )
+from custom_components.ch_smart_meter.reader.numbers import to_float
 from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
 from custom_components.ch_smart_meter.reader.spec import DecoderOptions
 from custom_components.ch_smart_meter.reader.standards import get_spec
@@ -95,7 +96,7 @@ def test_scaling_is_exact() -> None:
         raw = rng.randrange(-(2**40), 2**40)
         exponent = rng.randrange(-9, 4)
         expected = float(Decimal(raw).scaleb(exponent))
-        assert scaling.exact(raw, exponent) == expected
+        assert to_float(raw, exponent) == expected
 
 
 def test_no_float_noise_in_readings() -> None:

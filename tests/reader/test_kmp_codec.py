@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 import pytest
 
-from custom_components.ch_smart_meter.reader.dsmr.lines import Exact, to_float
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     MalformedFrame,
@@ -23,6 +22,7 @@ from custom_components.ch_smart_meter.reader.kmp.codec import (
     MeterType,
     RegisterValue,
 )
+from custom_components.ch_smart_meter.reader.numbers import Exact
 from custom_components.ch_smart_meter.reader.obis import UNITS as CHSMR_UNITS
 from tests.conftest import testdata_dir as capture_folder
 
@@ -94,7 +94,7 @@ def test_answers_of_the_vectors() -> None:
     (register,) = codec.parse_registers(codec.decode_frame(capture(VECTORS[4].file)).data)
     # Kamstrup doc 6.2.4: a heat meter's date stored as a number, 19591204 x 10^17.
     assert register == RegisterValue(0x0080, 0x16, Exact(19591204, 17))
-    assert to_float(register.value) == 1.9591204e24
+    assert register.value.to_float() == 1.9591204e24
 
 
 def test_the_stuffing_example() -> None:
@@ -142,7 +142,7 @@ def test_number_vectors(encoded: str, text: str) -> None:
     value, end = codec.decode_number(data)
     assert end == len(data)
     assert Decimal(value.integer).scaleb(value.power) == Decimal(text)
-    assert to_float(value) == float(text)
+    assert value.to_float() == float(text)
 
 
 def test_numbers_are_decoded_exactly_then_rounded_once() -> None:
@@ -156,7 +156,7 @@ def test_numbers_are_decoded_exactly_then_rounded_once() -> None:
         exponent = sign_exponent & 0x3F
         exact = Decimal(mantissa).scaleb(-exponent if sign_exponent & 0x40 else exponent)
         exact = -exact if sign_exponent & 0x80 else exact
-        assert to_float(value) == float(exact)
+        assert value.to_float() == float(exact)
 
 
 def test_broken_numbers() -> None:

@@ -3,7 +3,6 @@ units agree with the OBIS catalogue, and values convert by the unit code the met
 
 from __future__ import annotations
 
-from custom_components.ch_smart_meter.reader.dsmr.lines import Exact
 from custom_components.ch_smart_meter.reader.kmp.codec import RegisterValue
 from custom_components.ch_smart_meter.reader.kmp.registers import (
     BY_REGISTER,
@@ -13,6 +12,7 @@ from custom_components.ch_smart_meter.reader.kmp.registers import (
     convert,
     serial_text,
 )
+from custom_components.ch_smart_meter.reader.numbers import Exact
 from custom_components.ch_smart_meter.reader.obis import BY_CODE
 
 

@@ -87,7 +87,7 @@ def toy_spec(poller: ToyPoller) -> StandardSpec:
         title="toy",
         interval=0.1,
         create_decoder=ChSmrLineDecoder,  # captures of the toy: not used here
-        create_poller=lambda options: poller,
+        create_poller=lambda options, serial: poller,
         min_poll_interval=0.05,
     )
 

@@ -62,7 +62,9 @@ def _exponents(**overrides: int) -> Mapping[Kind, int]:
     return MappingProxyType(table)
 
 
-@dataclass(frozen=True, slots=True)
+# Compared and hashed by identity (eq=False): profiles are singletons of this module, and
+# their value maps are mappings (unhashable), yet they key the scaling plans' memo.
+@dataclass(frozen=True, slots=True, eq=False)
 class MeterProfile:
     """How one meter model's push is read."""
 

@@ -215,7 +215,7 @@ class MeterSession:
         """Read until cancelled or :meth:`close` d; never raises except ``CancelledError``."""
         decoder = self._decoder = self._spec.create_decoder(self._options)
         if self._spec.create_poller is not None:
-            self._poller = self._spec.create_poller(self._options)
+            self._poller = self._spec.create_poller(self._options, self._serial)
         attempts = 0
         self._running = True
         try:
@@ -539,7 +539,8 @@ async def probe(
     try:
         async with asyncio.timeout(timeout):
             if spec.create_poller is not None:
-                return await _probe_polled(stream, spec.create_poller(options), spec, tally)
+                poller = spec.create_poller(options, serial or spec.serial)
+                return await _probe_polled(stream, poller, spec, tally)
             return await _probe_pushed(stream, spec.create_decoder(options), tally)
     except TimeoutError:
         pass

@@ -111,9 +111,10 @@ class StandardSpec:
     # Reads a key as the grid operator hands it out; None for an empty field; raises
     # InvalidKey. The usual form: 32 hexadecimal digits (AES-128).
     parse_key: Callable[[str | None], bytes | None] = parse_key
-    # Polled standards (KMP, MEP): makes the poller of one reading cycle; None for push
-    # standards, whose meters talk on their own.
-    create_poller: Callable[[DecoderOptions], Poller] | None = None
+    # Polled standards (KMP, MEP): makes the poller of one reading cycle for a line of the
+    # given character format (its timeouts follow from it; None: unknown, assume the
+    # slowest); None for push standards, whose meters talk on their own.
+    create_poller: Callable[[DecoderOptions, SerialSettings | None], Poller] | None = None
     # Polled standards: the shortest poll interval the meter allows, in seconds.
     min_poll_interval: float = 1.0
     # The most power a meter of this standard can measure, in kW: a generous bound for a

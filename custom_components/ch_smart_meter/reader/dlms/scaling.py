@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 import struct
 from decimal import Decimal
+from enum import Enum, auto
+from functools import lru_cache
 from typing import NamedTuple
 
 from ..errors import ImplausibleValue
+from ..numbers import to_float
 from ..profiles import Kind, MeterProfile
 from .axdr import Float32, Value
 from .layouts import Entry
@@ -49,8 +52,6 @@ NOMINAL_VOLTAGE = (184.0, 276.0)
 MIN_POWER_FOR_CURRENT_CHECK = 1000.0
 # |log10(computed / measured apparent power)| that counts as consistent (factor 2).
 _CURRENT_CHECK_TOLERANCE = math.log10(2.0)
-
-_POW10 = tuple(10**n for n in range(20))
 
 
 def _build_kinds() -> dict[int, Kind]:
@@ -88,14 +89,6 @@ def kind_of(obis: bytes) -> Kind | None:
 def partial(obis: bytes) -> str:
     """``C.D.E`` of a 6-byte logical name."""
     return f"{obis[2]}.{obis[3]}.{obis[4]}"
-
-
-def exact(raw: int, exponent: int) -> float:
-    """``raw * 10**exponent`` as the float nearest to the exact decimal value."""
-    if exponent >= 0:
-        return float(raw * _POW10[exponent])
-    result: float = raw / _POW10[-exponent]
-    return result
 
 
 def exact_float(raw: float, exponent: int) -> float:
@@ -148,29 +141,40 @@ class _Pending(NamedTuple):
     raw: int | float
 
 
-# What to do with an entry, decided once per (profile, OBIS code): see _plan().
-_NUMBER, _IDENTITY, _CLOCK, _SKIP = range(4)
-type _Plan = tuple[int, str, int | None, Kind | None]
-# Per profile id: OBIS code -> plan (bounded: a meter pushes a few dozen codes).
-_PLANS: dict[str, dict[bytes, _Plan]] = {}
-_MAX_PLANS = 1024
+class Action(Enum):
+    """What to do with an entry of a push."""
+
+    NUMBER = auto()
+    IDENTITY = auto()
+    CLOCK = auto()
+    SKIP = auto()
 
 
-def _plan(obis: bytes, profile: MeterProfile) -> _Plan:
-    """(action, partial code, exponent incl. kilo or None = from the plausibility check, kind)."""
+class Plan(NamedTuple):
+    """What to do with the entries of one OBIS code, decided once per (code, profile)."""
+
+    action: Action
+    code: str  # the partial code C.D.E
+    exponent: int | None  # incl. kilo; None: from the plausibility check
+    kind: Kind | None
+
+
+@lru_cache(maxsize=1024)  # a meter pushes a few dozen codes
+def _plan(obis: bytes, profile: MeterProfile) -> Plan:
+    """What to do with the entries of ``obis`` under ``profile``."""
     code = partial(obis)
     group_a = obis[0]
     if group_a == 0:
         if obis[2] == 1 and obis[3] == 0 and obis[4] == 0:
-            return _CLOCK, code, None, None
+            return Plan(Action.CLOCK, code, None, None)
         # Channels B > 0 are M-Bus sub-meters (gas, water), not this meter.
-        return (_IDENTITY if obis[1] == 0 else _SKIP), code, None, None
+        return Plan(Action.IDENTITY if obis[1] == 0 else Action.SKIP, code, None, None)
     if group_a != 1:
-        return _SKIP, code, None, None
+        return Plan(Action.SKIP, code, None, None)
     kind = KINDS.get(obis[2] << 8 | obis[3])
     if kind is None:
         # 1-1:0.0.5 meter number, 1-1:96.1.1 meter type, 1-1:0.2.129 list id.
-        return (_IDENTITY if obis[2] in (0, 96) else _SKIP), code, None, None
+        return Plan(Action.IDENTITY if obis[2] in (0, 96) else Action.SKIP, code, None, None)
     if code in profile.code_exponents:
         exponent: int | None = profile.code_exponents[code]
     elif kind is Kind.VOLTAGE or kind is Kind.CURRENT:
@@ -179,7 +183,7 @@ def _plan(obis: bytes, profile: MeterProfile) -> _Plan:
         exponent = profile.exponents[kind]
     if exponent is not None and kind in _KILO_KINDS:
         exponent -= 3
-    return _NUMBER, code, exponent, kind
+    return Plan(Action.NUMBER, code, exponent, kind)
 
 
 def scale(
@@ -200,18 +204,9 @@ def scale(
     clock: bytes | None = None
     # Voltages and currents without scaler-unit: scaled once the exponents are known.
     unscaled: list[_Pending] = []
-    plans = _PLANS.get(profile.id)
-    if plans is None:
-        plans = _PLANS[profile.id] = {}
-    pow10 = _POW10
     for obis, value, scaler, unit in entries:
-        plan = plans.get(obis)
-        if plan is None:
-            if len(plans) > _MAX_PLANS:
-                plans.clear()
-            plan = plans[obis] = _plan(obis, profile)
-        action, code, exponent, kind = plan
-        if action == _NUMBER:
+        action, code, exponent, kind = _plan(obis, profile)
+        if action is Action.NUMBER:
             if code in values:
                 continue
             if type(value) is int:
@@ -230,15 +225,18 @@ def scale(
                 continue
             if type(raw) is not int:
                 values[code] = exact_float(raw, exponent)
-            elif exponent < 0:
-                values[code] = raw / pow10[-exponent]
             else:
-                values[code] = float(raw * pow10[exponent])
-        elif action == _IDENTITY:
+                values[code] = to_float(raw, exponent)
+        elif action is Action.IDENTITY:
             text = text_of(value)
             if text is not None and code not in identities:
                 identities[code] = text
-        elif action == _CLOCK and clock is None and isinstance(value, bytes) and len(value) == 12:
+        elif (
+            action is Action.CLOCK
+            and clock is None
+            and isinstance(value, bytes)
+            and len(value) == 12
+        ):
             clock = value
     if not unscaled:
         return Scaled(values, identities, clock)
@@ -283,7 +281,7 @@ def _resolve(
 
 def _value(pending: _Pending, exponent: int) -> float:
     if type(pending.raw) is int:
-        return exact(pending.raw, exponent)
+        return to_float(pending.raw, exponent)
     return exact_float(pending.raw, exponent)
 
 

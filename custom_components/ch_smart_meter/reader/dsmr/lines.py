@@ -14,7 +14,7 @@ change a result, and lines that raise are not remembered.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 from ..errors import MalformedFrame
+from ..numbers import Exact
 from ..obis import BY_CODE, Quantity
 
 
@@ -41,13 +42,6 @@ class LineKind(IntEnum):
 
 # Lines that carry a register value; the others carry text (the group as sent).
 VALUE_KINDS: Final = frozenset({LineKind.VALUE, LineKind.TARIFF})
-
-
-class Exact(NamedTuple):
-    """An exact decimal: ``integer * 10 ** power``."""
-
-    integer: int
-    power: int
 
 
 class ParsedLine(NamedTuple):
@@ -200,30 +194,9 @@ def parse_line(line: str) -> ParsedLine:
     # int() of text refuses more than sys.get_int_max_str_digits() digits; Decimal does not.
     integer = int(digits) if len(digits) <= _SHORT_DIGITS else int(Decimal(digits))
     exact = Exact(integer, exponent - len(fraction))
-    value = to_float(exact)
+    value = exact.to_float()
     shown = value if kind is LineKind.VALUE and value <= rule.upper else None
     return ParsedLine(kind, rule.code, shown, rule.total, exact)
-
-
-def to_float(exact: Exact) -> float:
-    """The float nearest to integer * 10 ** power (int division is correctly rounded)."""
-    integer, power = exact
-    try:
-        scale: int = 10 ** abs(power)  # int ** int is typed Any (a negative power gives float)
-        return float(integer * scale) if power >= 0 else integer / scale
-    except OverflowError:  # beyond the float range, as float() of the text gives
-        return math.inf
-
-
-def exact_sum(registers: Iterable[Exact]) -> float:
-    """The float nearest to the exact sum of decimal registers."""
-    items = list(registers)
-    power = min(item.power for item in items)
-    total = 0
-    for integer, own_power in items:
-        scale: int = 10 ** (own_power - power)
-        total += integer * scale
-    return to_float(Exact(total, power))
 
 
 # --------------------------------------------------------------------------------------

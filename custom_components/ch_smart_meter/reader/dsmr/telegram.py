@@ -35,8 +35,9 @@ from ..dlms import cipher
 from ..errors import CrcError, DecryptionFailed, FrameError, MalformedFrame, UnsupportedFrame
 from ..framing.dsmr import DsmrFramer
 from ..model import DecodeResult, Reading, RejectedFrame, TimeSource
+from ..numbers import Exact, exact_sum
 from ..spec import DecoderOptions
-from .lines import VALUE_KINDS, Exact, LineKind, exact_sum, hex_text, parse_line, parse_time
+from .lines import VALUE_KINDS, LineKind, hex_text, parse_line, parse_time
 from .variants import (
     MANUFACTURERS,
     DsmrVariant,

@@ -14,7 +14,7 @@ command; the reader never sends one.
 
 A number is ``length n | sign and exponent | mantissa (n bytes, big-endian, unsigned)``: bit
 7 of the middle byte is the sign of the mantissa, bit 6 the sign of the exponent, bits 0-5 the
-exponent, so value = ±mantissa x 10^±exponent, an exact decimal (:class:`~..dsmr.lines.Exact`).
+exponent, so value = ±mantissa x 10^±exponent, an exact decimal (:class:`~..numbers.Exact`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from enum import IntEnum
 from typing import Final
 
 from ..crc import crc16_xmodem
-from ..dsmr.lines import Exact
 from ..errors import CrcError, MalformedFrame, TruncatedFrame
+from ..numbers import Exact
 
 REQUEST_START: Final = 0x80
 RESPONSE_START: Final = 0x40

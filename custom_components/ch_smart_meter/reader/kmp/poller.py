@@ -13,8 +13,8 @@ again until the next connection, so a single-phase meter costs no requests for t
 it lacks; and once a high-resolution energy register has answered, its low-resolution twin
 is no longer asked.
 
-Timeouts follow from the bytes on the wire at the slowest character format of the standard
-(1200 baud 8N2, the optical head; the seam does not tell the poller which one is in use)
+Timeouts follow from the bytes on the wire at the line's character format (the slowest of the
+standard, 1200 baud 8N2 of the optical head, when it is not known)
 plus the time a meter takes to start its answer: community readers wait 0.3 s to 1 s.
 """
 
@@ -149,12 +149,13 @@ def _registers_of(step: Step, data: bytes) -> tuple[RegisterValue, ...]:
 class KmpPoller:
     """One KMP meter's reading cycles (see the module docstring).
 
-    ``serial`` is the character format the timeouts are computed for (default: the slowest).
+    ``serial`` is the line's character format, which the timeouts are computed for
+    (unknown: the slowest, the optical head's).
     """
 
-    def __init__(self, options: DecoderOptions, *, serial: SerialSettings = OPTICAL_SERIAL) -> None:
+    def __init__(self, options: DecoderOptions, serial: SerialSettings | None = None) -> None:
         self._options = options
-        self._serial = serial
+        self._serial = serial or OPTICAL_SERIAL
         self._identify = True  # GetSerialNo and GetType are due
         self._serial_number: str | None = None
         self._meter_type: MeterType | None = None

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from ..dsmr.lines import Exact, to_float
 from ..model import Reading, TimeSource
+from ..numbers import to_float
 from ..spec import DecoderOptions
 from .codec import UNITS, MeterType, RegisterValue, unit_name
 
@@ -129,7 +129,7 @@ def convert(answers: Iterable[RegisterValue]) -> Converted:
         known = best.get(register.code)
         if known is not None and known[0] <= register.rank:
             continue
-        value = to_float(Exact(answer.value.integer, answer.value.power + unit.power))
+        value = to_float(answer.value.integer, answer.value.power + unit.power)
         best[register.code] = (register.rank, value)
         used[register.code] = answer.register
     values = {code: value for code, (_, value) in best.items()}
