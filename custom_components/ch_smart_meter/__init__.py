@@ -16,7 +16,7 @@ from .chsmr_source import ChSmrSource, async_ensure_mqtt
 from .const import CONF_STANDARD, CONF_URL, DOMAIN
 from .coordinator import ChSmartMeterCoordinator, ConnectionCallback, ResultCallback, SourceFactory
 from .data import ChSmartMeterConfigEntry, ChSmartMeterData
-from .entry_data import decoder_options_from_data, serial_settings_from_data
+from .entry_data import decoder_options_from_data, reading_interval, serial_settings_from_data
 from .http import async_register_views
 from .reader.session import MeterSession, ReadingSource
 from .reader.simulate import stream as _simulated_meters  # noqa: F401 - the demo's simulator://
@@ -42,6 +42,7 @@ async def _async_port_source(
             serial=serial_settings_from_data(data, spec),
             on_result=on_result,
             on_connection=on_connection,
+            poll_interval=reading_interval(entry.options, spec),
         )
 
     return make

@@ -51,6 +51,7 @@ from .const import (
     CONF_BYTESIZE,
     CONF_ENCRYPTION_KEY,
     CONF_PARITY,
+    CONF_POLL_INTERVAL,
     CONF_PROFILE,
     CONF_STANDARD,
     CONF_STOPBITS,
@@ -59,6 +60,7 @@ from .const import (
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     LOGGER,
+    MAX_POLL_INTERVAL,
     MAX_UPDATE_INTERVAL,
     PROFILE_AUTO,
 )
@@ -611,6 +613,8 @@ class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
         if user_input is not None:
             values = dict(user_input)
             values[CONF_UPDATE_INTERVAL] = int(values[CONF_UPDATE_INTERVAL])
+            if CONF_POLL_INTERVAL in values:
+                values[CONF_POLL_INTERVAL] = float(values[CONF_POLL_INTERVAL])
             # Then the CH-SMR republisher (republish_flow.py), which saves.
             return await self.async_continue_to_republisher({**options, **values})
         fields: dict[vol.Marker, Any] = {
@@ -628,9 +632,24 @@ class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
             )
         }
         try:
-            profiles = get_spec(self.config_entry.data[CONF_STANDARD]).profiles
+            spec: StandardSpec | None = get_spec(self.config_entry.data[CONF_STANDARD])
         except (KeyError, ValueError):
-            profiles = ()
+            spec = None
+        if spec is not None and spec.polled:
+            fields[
+                vol.Required(
+                    CONF_POLL_INTERVAL, default=options.get(CONF_POLL_INTERVAL, spec.interval)
+                )
+            ] = NumberSelector(
+                NumberSelectorConfig(
+                    min=spec.min_poll_interval,
+                    max=MAX_POLL_INTERVAL,
+                    step=1,
+                    unit_of_measurement="s",
+                    mode=NumberSelectorMode.BOX,
+                )
+            )
+        profiles = spec.profiles if spec is not None else ()
         if profiles:
             choices = [SelectOptionDict(value=PROFILE_AUTO, label=PROFILE_AUTO)]
             choices += [

@@ -20,6 +20,9 @@ CONF_AUTHENTICATION_KEY: Final = "authentication_key"
 
 # Tunables (ConfigEntry.options).
 CONF_UPDATE_INTERVAL: Final = "update_interval"
+# Polled standards (KMP, MEP): seconds between the starts of two reading cycles.
+CONF_POLL_INTERVAL: Final = "poll_interval"
+MAX_POLL_INTERVAL: Final = 60
 CONF_PROFILE: Final = "profile"
 # Energy registers that continue from a new baseline (a replaced meter), accepted by the user
 # in the repair flow: partial OBIS code -> offset added to the meter's register.

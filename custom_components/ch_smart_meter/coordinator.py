@@ -39,7 +39,7 @@ from .const import (
     REJECTION_SUMMARY_SECONDS,
     SILENCE_INTERVALS,
 )
-from .entry_data import entry_meter_id
+from .entry_data import entry_meter_id, reading_interval
 from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
 from .reader.model import DecodeResult, Reading, RejectedFrame
 from .reader.obis import BY_CODE, Quantity
@@ -86,7 +86,7 @@ class ChSmartMeterCoordinator:
         self.update_interval = float(
             entry.options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL)
         )
-        self.silence_limit = SILENCE_INTERVALS * self.spec.interval
+        self.silence_limit = SILENCE_INTERVALS * reading_interval(entry.options, spec)
 
         self.channels: dict[str, Channel] = {}
         self._flushing: list[Channel] = []

@@ -17,6 +17,7 @@ from .const import (
     CONF_BYTESIZE,
     CONF_ENCRYPTION_KEY,
     CONF_PARITY,
+    CONF_POLL_INTERVAL,
     CONF_PROFILE,
     CONF_STOPBITS,
     PROFILE_AUTO,
@@ -53,6 +54,14 @@ def serial_settings_data(settings: SerialSettings | None) -> dict[str, Any]:
         CONF_PARITY: settings.parity,
         CONF_STOPBITS: settings.stopbits,
     }
+
+
+def reading_interval(options: Mapping[str, Any], spec: StandardSpec) -> float:
+    """Seconds between two readings: the poll interval of a polled standard (never faster
+    than its meter answers), else the standard's normal push interval."""
+    if not spec.polled:
+        return spec.interval
+    return max(spec.min_poll_interval, float(options.get(CONF_POLL_INTERVAL, spec.interval)))
 
 
 def _stored_key(text: str | None) -> bytes | None:

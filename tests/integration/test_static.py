@@ -338,6 +338,7 @@ def test_translations_cover_the_code() -> None:
     assert set(en["config"]["progress"]) == {"probe", "chsmr_listen"}
     assert set(en["options"]["step"]["init"]["data"]) == {
         "update_interval",
+        "poll_interval",
         "profile",
         "source_units",
     }

@@ -1,0 +1,129 @@
+"""Polled meters in Home Assistant, end to end on a real pseudo-terminal: the simulated meter
+answers only what it is asked, the config flow finds it, the sensors show what it said, and
+a lost answer is retried without the sensors ever going unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.ch_smart_meter.const import (
+    CONF_POLL_INTERVAL,
+    CONF_STANDARD,
+    CONF_UPDATE_INTERVAL,
+    DOMAIN,
+)
+from custom_components.ch_smart_meter.reader.simulate.kmp_meter import KmpMeter
+from custom_components.ch_smart_meter.reader.simulate.meters import create_source
+from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
+
+from .conftest import meter_on_by_id_pty, wait_until
+
+BY_ID_NAME = "usb-Kamstrup_USB_Meter_Interface_K1234-if00-port0"
+
+
+@pytest.fixture
+async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
+    """Unload whatever the flow created (its session must not outlive the test)."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _submit(
+    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any] | None = None
+) -> FlowResult:
+    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+
+
+async def _add_through_the_flow(
+    hass: HomeAssistant, standard: str, by_id: Path, preset: str, **keys: str
+) -> FlowResult:
+    """standard → serial port (as listed) with ``preset`` → [keys] → live check."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _submit(hass, result, {CONF_STANDARD: standard})
+    result = await _submit(hass, result, {"next_step_id": "serial"})
+    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": preset})
+    if keys:
+        assert result["step_id"] == "keys"
+        result = await _submit(hass, result, keys)
+    assert result["type"] is FlowResultType.SHOW_PROGRESS, result
+    async with asyncio.timeout(30):
+        while result["type"] is FlowResultType.SHOW_PROGRESS:
+            await hass.async_block_till_done()
+            await asyncio.sleep(0.05)
+            result = await _submit(hass, result)
+    return result
+
+
+def _states(hass: HomeAssistant, entity_ids: list[str]) -> list[str]:
+    """Every state the entities took from now on."""
+    seen: list[str] = []
+
+    def on_change(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] in entity_ids and event.data["new_state"] is not None:
+            seen.append(event.data["new_state"].state)
+
+    hass.bus.async_listen("state_changed", on_change)
+    return seen
+
+
+def _entity(hass: HomeAssistant, entry_id: str, key: str) -> str:
+    registry = er.async_get(hass)
+    (entity_id,) = (
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(registry, entry_id)
+        if entry.unique_id.endswith(f"_{key}")
+    )
+    return entity_id
+
+
+@pytest.mark.usefixtures("unload_entries")
+async def test_kamstrup_kmp_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) -> None:
+    source = create_source("kmp", SourceOptions(seed=4))
+    assert isinstance(source, KmpMeter)
+    # A minute of meter time per wall second: the registers move between polls.
+    simulator = Simulator(source, acceleration=60)
+    async with meter_on_by_id_pty(simulator, tmp_path, BY_ID_NAME) as (_, by_id):
+        result = await _add_through_the_flow(hass, "kmp", by_id, "usb")
+        assert result["type"] is FlowResultType.CREATE_ENTRY, result
+        assert result["title"] == f"Kamstrup {source.serial}"
+        assert "encryption_key" not in result["data"]
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        # Poll fast (the minimum), and write every reading.
+        hass.config_entries.async_update_entry(
+            entry, options={CONF_UPDATE_INTERVAL: 0, CONF_POLL_INTERVAL: 2.0}
+        )
+        await hass.async_block_till_done()
+
+        energy = _entity(hass, entry.entry_id, "energy_import")
+        power = _entity(hass, entry.entry_id, "power_import")
+        await wait_until(lambda: hass.states.get(power) is not None, timeout=15)
+        states = _states(hass, [energy, power])
+        requests = source.requests
+        await wait_until(lambda: source.requests > requests + 3, timeout=15)
+        source.drop_answers = 1  # one answer lost: the poller asks again
+        answered = source.requests
+        await wait_until(lambda: source.requests > answered + 6, timeout=20)
+        await hass.async_block_till_done()
+
+        # What the sensors show is what the meter said (0x000D kWh, 0x03FF kW).
+        assert Decimal(hass.states.get(energy).state) == source.latest[0x000D]  # type: ignore[union-attr]
+        assert STATE_UNAVAILABLE not in states and states
+        runtime = entry.runtime_data
+        dialogue = runtime.source.diagnostics()["dialogue"]
+        assert dialogue["timeouts"] >= 1 and dialogue["retries"] >= 1
+        assert runtime.source.stats.frames_rejected == 0
