@@ -32,6 +32,8 @@ class Reason(StrEnum):
     NO_VALID_FRAME = "no_valid_frame"
     NO_ANSWER = "no_answer"
     KEY_REJECTED = "key_rejected"
+    REQUEST_REFUSED = "request_refused"
+    TLS_REQUIRED = "tls_required"
 
 
 class ReaderError(Exception):
@@ -135,6 +137,22 @@ class KeyRejected(FrameError):
     reason = Reason.KEY_REJECTED
     about_keys = True
     default_message = "the meter rejects the key"
+
+
+class RequestRefused(FrameError):
+    """A polled meter understood the request but refused it (unknown table, no permission...)."""
+
+    reason = Reason.REQUEST_REFUSED
+    default_message = "the meter refused the request"
+
+
+class TlsRequired(FrameError):
+    """The meter's port accepts only TLS-secured requests, which this reader cannot send."""
+
+    reason = Reason.TLS_REQUIRED
+    default_message = (
+        "this meter's MEP port requires TLS, which this integration does not support yet"
+    )
 
 
 class NoAnswer(ReaderError):

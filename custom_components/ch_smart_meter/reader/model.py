@@ -20,6 +20,7 @@ class Standard(StrEnum):
     P1_DLMS = "p1-dlms"
     LG_MBUS = "lg-mbus"
     KAMSTRUP_DLMS = "kamstrup-dlms"
+    MEP = "mep"
     CH_SMR = "ch-smr"
 
 
