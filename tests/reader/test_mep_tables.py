@@ -19,6 +19,7 @@ from custom_components.ch_smart_meter.reader.errors import (
 from custom_components.ch_smart_meter.reader.mep.message import MAX_READ_COUNT
 from custom_components.ch_smart_meter.reader.mep.meter import (
     DEFAULT_LAYOUT_NOTICE,
+    INVALID_CLOCK_NOTICE,
     Gathered,
     MeterKnowledge,
 )
@@ -232,3 +233,14 @@ def test_default_layout_is_said_and_refusals_end_the_identification() -> None:
     assert reading.time_source is TimeSource.HOST and reading.timestamp == moment
     assert reading.notices == (DEFAULT_LAYOUT_NOTICE,)
     assert reading.meter_id == "unknown"
+
+
+def test_a_meter_clock_never_set_gives_host_time_with_a_notice() -> None:
+    knowledge = MeterKnowledge()
+    gathered = Gathered()
+    knowledge.learn(Read(Table.BT52, 0, 6), bytes(6), gathered)  # month 0: never set
+    knowledge.learn(Read(Table.BT23, 0, 4), int32(5), gathered)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    reading = knowledge.reading(gathered, DecoderOptions(clock=lambda: moment))
+    assert reading.time_source is TimeSource.HOST and reading.timestamp == moment
+    assert INVALID_CLOCK_NOTICE in reading.notices

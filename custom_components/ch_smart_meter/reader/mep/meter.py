@@ -54,6 +54,7 @@ DEFAULT_LAYOUT_NOTICE: Final = (
     "the meter's register layout (BT21, BT22, BT27) was not read: the guide's default "
     "order is assumed"
 )
+INVALID_CLOCK_NOTICE: Final = "the meter's clock (BT52) is not set: the host's time is used"
 # ET55's energy register unit exists on transformer meters from firmware 3.70.
 _ENERGY_UNIT_FIRMWARE: Final = (3, 70)
 
@@ -65,6 +66,7 @@ class Gathered:
     values: dict[str, tuple[int, int]] = field(default_factory=dict)
     clock: datetime | None = None
     frames: list[bytes] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -180,7 +182,11 @@ class MeterKnowledge:
         if offset != 0 and table not in (Table.ET55, Table.ET04):
             return  # a part of a configuration table that this reader does not use
         if table is Table.BT52:
-            gathered.clock = parse_bt52(data)
+            try:
+                gathered.clock = parse_bt52(data)
+            except FrameError:
+                # A meter whose clock was never set still measures: host time instead.
+                gathered.notices.append(INVALID_CLOCK_NOTICE)
             return
         if table is Table.BT00:
             self.formats = parse_bt00(data)
@@ -253,7 +259,10 @@ class MeterKnowledge:
             manufacturer=manufacturer or None,
             model=identity.model if identity else None,
             frame=b"".join(gathered.frames),
-            notices=() if self.layout_known else (DEFAULT_LAYOUT_NOTICE,),
+            notices=(
+                *gathered.notices,
+                *(() if self.layout_known else (DEFAULT_LAYOUT_NOTICE,)),
+            ),
         )
 
     def diagnostics(self) -> dict[str, Any]:
