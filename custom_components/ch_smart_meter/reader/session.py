@@ -36,6 +36,7 @@ from .errors import (
     NoData,
     NoValidFrame,
     ReaderError,
+    TlsRequired,
     TransportError,
 )
 from .model import DecodeResult, Reading, SerialSettings
@@ -461,6 +462,7 @@ class MeterSession:
 PROBE_ERRORS: Final = (
     KeyRequired,
     KeyRejected,
+    TlsRequired,
     DecryptionFailed,
     NoData,
     NoValidFrame,
@@ -492,7 +494,7 @@ class _ProbeTally:
             return result
         error = result.error
         self.rejections.append(error)
-        if isinstance(error, KeyRequired | KeyRejected):
+        if isinstance(error, KeyRequired | KeyRejected | TlsRequired):
             raise error
         if isinstance(error, DecryptionFailed):
             self.decryption_failures += 1

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Final
 
 from ...model import Standard
+from .. import mep_meter
 from ..dlms_meters import create_standard_source
 from ..source import FrameSource, SourceOptions
 from . import dsmr
@@ -21,6 +22,7 @@ SIMULATORS: Final[Mapping[Standard, Callable[[SourceOptions], FrameSource]]] = {
     Standard.P1_DLMS: partial(create_standard_source, Standard.P1_DLMS),
     Standard.LG_MBUS: partial(create_standard_source, Standard.LG_MBUS),
     Standard.KAMSTRUP_DLMS: partial(create_standard_source, Standard.KAMSTRUP_DLMS),
+    Standard.MEP: mep_meter.create_source,
 }
 
 
