@@ -204,6 +204,7 @@ def test_knowledge_with_the_simulated_meters_tables() -> None:
             Table.BT23: mep_tables.bt23(model, measurement),
             Table.BT28: mep_tables.bt28(model, measurement),
         }
+        assert [r.table for r in knowledge.cycle_reads()] == [Table.BT52, Table.BT28, Table.BT23]
         gathered = Gathered()
         for read in knowledge.cycle_reads():
             data = contents[read.table][read.offset : read.offset + read.length]

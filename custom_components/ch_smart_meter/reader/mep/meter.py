@@ -148,12 +148,14 @@ class MeterKnowledge:
         if self._fields is None:
             dimensions = self.dimensions or DEFAULT_DIMENSIONS
             energy = ENERGY_UNITS.get(self.energy_unit or 1, 0)
-            self._fields = summation_fields(
-                dimensions, self.summation_sources or DEFAULT_SUMMATION_ORDER, energy
-            ) + present_fields(
+            # BT28 before BT23: the cycle's reads follow this order, and a captured
+            # dialogue's cycle ends with the energies (see .dialogue).
+            self._fields = present_fields(
                 dimensions,
                 self.present_sources or DEFAULT_PRESENT_ORDER,
                 transformer=self.transformer,
+            ) + summation_fields(
+                dimensions, self.summation_sources or DEFAULT_SUMMATION_ORDER, energy
             )
         return self._fields
 

@@ -372,7 +372,8 @@ class Read(NamedTuple):
 
 def plan_reads(fields: Iterable[Field]) -> list[Read]:
     """The partial reads covering ``fields``: one span per table from its first to its last
-    field, cut where an answer would exceed the guide's message size."""
+    field, cut where an answer would exceed the guide's message size; tables in the order
+    of their first field."""
     spans: dict[Table, tuple[int, int]] = {}
     for field in fields:
         low, high = spans.get(field.table, (field.offset, field.offset + INT32))
