@@ -1,7 +1,8 @@
 """The MEP reader's side of the dialogue: a :class:`~..polling.Poller`.
 
 On a new connection it reads the meter's identity and register layout once (BT00, BT01,
-ET03, BT21, BT15, BT22, BT27; BT20 and ET55 on a transformer meter), then each cycle
+ET03, BT21, BT15, BT22, BT27; ET04 when ET03 is blank; BT20 and ET55 on a transformer
+meter), then each cycle
 reads the clock (BT52), the present values (BT28) and the energies (BT23) with partial
 reads sized to the fields it maps, and emits one reading.
 
