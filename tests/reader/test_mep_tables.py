@@ -245,3 +245,15 @@ def test_a_meter_clock_never_set_gives_host_time_with_a_notice() -> None:
     reading = knowledge.reading(gathered, DecoderOptions(clock=lambda: moment))
     assert reading.time_source is TimeSource.HOST and reading.timestamp == moment
     assert INVALID_CLOCK_NOTICE in reading.notices
+
+
+def test_a_blank_utility_serial_falls_back_to_the_transceiver_id() -> None:
+    knowledge = MeterKnowledge()
+    knowledge.learn(Read(Table.ET03, 0, 30), bytes(30), Gathered())
+    assert knowledge.meter_id == ""
+    assert Read(Table.ET04, 4, 6) in knowledge.identification_reads()
+    knowledge.learn(Read(Table.ET04, 4, 6), bytes.fromhex("0102030405A6"), Gathered())
+    gathered = Gathered()
+    knowledge.learn(Read(Table.BT23, 0, 4), int32(1), gathered)
+    assert knowledge.reading(gathered, DecoderOptions()).meter_id == "0102030405A6"
+    assert Read(Table.ET04, 4, 6) not in knowledge.identification_reads()
