@@ -27,7 +27,6 @@ from custom_components.ch_smart_meter.reader.kmp.poller import (  # noqa: E402
     OPTICAL_SERIAL,
     USB_SERIAL,
     KmpPoller,
-    character_bits,
 )
 from custom_components.ch_smart_meter.reader.kmp.registers import (  # noqa: E402
     REGISTERS,
@@ -95,8 +94,8 @@ def main() -> None:
     print("| Cycle | Bytes | 9600 8N1 | 1200 8N2 |")
     print("| --- | ---: | ---: | ---: |")
     for name, count in asyncio.run(measure()).items():
-        usb = count * character_bits(USB_SERIAL) / USB_SERIAL.baudrate
-        optical = count * character_bits(OPTICAL_SERIAL) / OPTICAL_SERIAL.baudrate
+        usb = USB_SERIAL.wire_seconds(count)
+        optical = OPTICAL_SERIAL.wire_seconds(count)
         print(f"| {name} | {count} | {usb:.3f} s | {optical:.3f} s |")
     print(f"\nMinimum poll interval: {get_spec('kmp').min_poll_interval:g} s\n")
     print("| Register | CH-SMR | Meaning | Evidence | Sources |")

@@ -68,9 +68,9 @@ from .data import ChSmartMeterConfigEntry, ChSmartMeterData
 from .entry_data import decoder_options_from_data, serial_settings_data, serial_settings_from_data
 from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from .reader.errors import InvalidKey
-from .reader.model import Reading, SerialSettings
+from .reader.model import Reading, SerialSettings, Standard
 from .reader.session import PROBE_ERRORS, probe
-from .reader.simulate.meters import available_standards
+from .reader.simulate.meters import available_standards, demo_key
 from .reader.simulate.stream import simulator_url
 from .reader.spec import Carrier, StandardSpec
 from .reader.standards import get_spec, meter_specs
@@ -205,6 +205,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
             "url": self._async_show_url_form,
             "serial_format": self._async_show_serial_format_form,
             "keys": self._async_show_keys_form,
+            "mep_key": self._async_show_keys_form,
             # The simulated meter has no connection form: back to the start.
             "user": self._async_show_standard_form,
         }
@@ -359,6 +360,10 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A simulated meter in Home Assistant itself: a demo without hardware."""
         self._remember_form("user", {}, _default_preset(self.spec))
+        # No key step: the simulated meter sends plain data, or knows its public demo key.
+        self.state.keys_entered = True
+        if (key := demo_key(self.spec.standard)) is not None:
+            self.state.data[CONF_ENCRYPTION_KEY] = key.hex()
         return await self._async_connection_chosen(simulator_url(self.spec.standard))
 
     def _remember_form(self, step_id: str, user_input: dict[str, Any], preset: str) -> None:
@@ -461,6 +466,9 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
                 return await self.async_step_probe()
         return await self._async_show_keys_form(errors)
 
+    # An NES meter's MEP key (MBK) has a form of its own: another name, another format.
+    async_step_mep_key = async_step_keys
+
     async def _async_show_keys_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         fields: dict[vol.Marker, Any] = {
             vol.Optional(CONF_ENCRYPTION_KEY): _text(TextSelectorType.PASSWORD)
@@ -468,7 +476,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         if self.spec.supports_authentication_key:
             fields[vol.Optional(CONF_AUTHENTICATION_KEY)] = _text(TextSelectorType.PASSWORD)
         return self.async_show_form(
-            step_id="keys",
+            step_id="mep_key" if self.spec.standard is Standard.MEP else "keys",
             data_schema=vol.Schema(fields),
             errors=errors,
             description_placeholders=self._placeholders(),

@@ -138,7 +138,7 @@ async def test_simulated_meter(hass: HomeAssistant) -> None:
     """The demo path: the simulated meter answers, the entry is created and loads."""
     result = await _start(hass)
     assert result["menu_options"] == ["serial", "network", "url", "simulator"]
-    result = await _no_keys(hass, await _menu(hass, result, "simulator"))
+    result = await _probe(hass, await _menu(hass, result, "simulator"))  # no keys step
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Iskraemeco {SIMULATED_METER_ID}"
@@ -403,9 +403,8 @@ async def test_error_after_custom_format(hass: HomeAssistant, fake_meter: FakeMe
 )
 async def test_unexpected_errors(hass: HomeAssistant, error: Exception, expected: str) -> None:
     """Whatever else goes wrong is reported, never a crashed flow; the simulator goes back to the start."""
-    result = await _menu(hass, await _start(hass), "simulator")
     with patch.object(config_flow, "probe", side_effect=error):
-        result = await _no_keys(hass, result)
+        result = await _probe(hass, await _menu(hass, await _start(hass), "simulator"))
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "user")
     assert result["errors"] == {"base": expected}
     # Starting over works.
@@ -705,7 +704,7 @@ async def test_standard_without_serial_line(hass: HomeAssistant) -> None:
     """A standard without serial presets stores no character format."""
     networked = dataclasses.replace(get_spec("dsmr"), serial_presets=())
     with patch.object(config_flow, "get_spec", return_value=networked):
-        result = await _no_keys(hass, await _menu(hass, await _start(hass), "simulator"))
+        result = await _probe(hass, await _menu(hass, await _start(hass), "simulator"))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_STANDARD: "dsmr", CONF_URL: "simulator://dsmr"}
 

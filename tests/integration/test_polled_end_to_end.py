@@ -24,6 +24,7 @@ from custom_components.ch_smart_meter.const import (
     DOMAIN,
 )
 from custom_components.ch_smart_meter.reader.simulate.kmp_meter import KmpMeter
+from custom_components.ch_smart_meter.reader.simulate.mep_meter import DEMO_MBK, MepSource
 from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
 
@@ -79,14 +80,19 @@ def _states(hass: HomeAssistant, entity_ids: list[str]) -> list[str]:
     return seen
 
 
-def _entity(hass: HomeAssistant, entry_id: str, key: str) -> str:
+async def _entity(hass: HomeAssistant, entry_id: str, key: str) -> str:
+    """The entity of ``key``, once the first reading has created it."""
     registry = er.async_get(hass)
-    (entity_id,) = (
-        entry.entity_id
-        for entry in er.async_entries_for_config_entry(registry, entry_id)
-        if entry.unique_id.endswith(f"_{key}")
-    )
-    return entity_id
+
+    def found() -> list[str]:
+        return [
+            entry.entity_id
+            for entry in er.async_entries_for_config_entry(registry, entry_id)
+            if entry.unique_id.split("_", 1)[1] == key
+        ]
+
+    await wait_until(lambda: len(found()) == 1, timeout=15)
+    return found()[0]
 
 
 @pytest.mark.usefixtures("unload_entries")
@@ -109,8 +115,8 @@ async def test_kamstrup_kmp_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) 
         )
         await hass.async_block_till_done()
 
-        energy = _entity(hass, entry.entry_id, "energy_import")
-        power = _entity(hass, entry.entry_id, "power_import")
+        energy = await _entity(hass, entry.entry_id, "energy_import")
+        power = await _entity(hass, entry.entry_id, "power_import")
         await wait_until(lambda: hass.states.get(power) is not None, timeout=15)
         states = _states(hass, [energy, power])
         requests = source.requests
@@ -127,3 +133,85 @@ async def test_kamstrup_kmp_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) 
         dialogue = runtime.source.diagnostics()["dialogue"]
         assert dialogue["timeouts"] >= 1 and dialogue["retries"] >= 1
         assert runtime.source.stats.frames_rejected == 0
+
+
+MEP_BY_ID = "usb-FTDI_FT232R_USB_UART_A10K5MEP-if00-port0"
+
+
+async def _mep_flow_to_key(hass: HomeAssistant, by_id: Path) -> FlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _submit(hass, result, {CONF_STANDARD: "mep"})
+    result = await _submit(hass, result, {"next_step_id": "serial"})
+    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "mep"})
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "mep_key"), result
+    return result
+
+
+async def _check(hass: HomeAssistant, result: FlowResult, key: str) -> FlowResult:
+    result = await _submit(hass, result, {"encryption_key": key})
+    async with asyncio.timeout(30):
+        while result["type"] is FlowResultType.SHOW_PROGRESS:
+            await hass.async_block_till_done()
+            await asyncio.sleep(0.05)
+            result = await _submit(hass, result)
+    return result
+
+
+@pytest.mark.usefixtures("unload_entries")
+async def test_nes_mep_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) -> None:
+    """The MEP key step: a key of neither form is refused on the field, a wrong key is
+    rejected by the meter and said so, the right one (as the operator writes it) reads;
+    the sensors show the meter's values, also after the meter lost its sequence number."""
+    source = create_source("mep", SourceOptions(seed=5))
+    assert isinstance(source, MepSource)
+    simulator = Simulator(source, acceleration=60)
+    async with meter_on_by_id_pty(simulator, tmp_path, MEP_BY_ID) as (_, by_id):
+        result = await _mep_flow_to_key(hass, by_id)
+        result = await _check(hass, result, "0123")
+        assert result["errors"] == {"encryption_key": "invalid_mep_key"}
+        result = await _check(hass, result, "WRONG-MEP-KEY-000001")
+        assert (result["step_id"], result["errors"]) == ("mep_key", {"base": "key_rejected"})
+        assert "WRONG" not in result["description_placeholders"]["detail"]
+        result = await _check(hass, result, DEMO_MBK.decode())
+        assert result["type"] is FlowResultType.CREATE_ENTRY, result
+        assert result["data"]["encryption_key"] == DEMO_MBK.hex()
+        assert source.utility_serial in result["title"]
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        hass.config_entries.async_update_entry(
+            entry, options={CONF_UPDATE_INTERVAL: 0, CONF_POLL_INTERVAL: 3.0}
+        )
+        await hass.async_block_till_done()
+
+        energy = await _entity(hass, entry.entry_id, "energy_import")
+        power = await _entity(hass, entry.entry_id, "power_import")
+        await wait_until(lambda: hass.states.get(power) is not None, timeout=15)
+        states = _states(hass, [energy, power])
+        source.sequence ^= 0x5A5A  # the meter restarted: the reader resynchronises
+        source.drop_answers(1)
+        requests = source.requests
+        await wait_until(lambda: source.requests > requests + 8, timeout=30)
+        await hass.async_block_till_done()
+
+        # What the sensors show is what the meter said (its measurement of the last cycle).
+        def shows_the_meter() -> bool:
+            measured = source.measurement
+            state = hass.states.get(energy)
+            return bool(measured and state and Decimal(state.state) == measured.expected["1.8.0"])
+
+        await wait_until(shows_the_meter, timeout=10)
+        assert STATE_UNAVAILABLE not in states and states
+        dialogue = entry.runtime_data.source.diagnostics()["dialogue"]
+        assert dialogue["resynchronisations"] >= 1 and dialogue["retries"] >= 1
+        assert entry.runtime_data.source.stats.frames_rejected == 0
+
+
+@pytest.mark.usefixtures("unload_entries")
+async def test_nes_mep_port_that_requires_tls(hass: HomeAssistant, tmp_path: Path) -> None:
+    """A port set to TLS is recognised and explained, not retried into the meter's log."""
+    source = create_source("mep", SourceOptions(model="nes-tls"))
+    async with meter_on_by_id_pty(Simulator(source), tmp_path, MEP_BY_ID) as (_, by_id):
+        result = await _check(hass, await _mep_flow_to_key(hass, by_id), DEMO_MBK.decode())
+    # Not a key matter: said on the port's form (the operator has to change the port).
+    assert (result["step_id"], result["errors"]) == ("serial", {"base": "tls_required"})

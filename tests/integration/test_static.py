@@ -19,6 +19,7 @@ from awesomeversion import AwesomeVersion
 from custom_components.ch_smart_meter import config_flow, const, sensor
 from custom_components.ch_smart_meter.const import DOMAIN
 from custom_components.ch_smart_meter.reader.errors import InvalidKey
+from custom_components.ch_smart_meter.reader.mep.keys import InvalidMepKey
 from custom_components.ch_smart_meter.reader.session import PROBE_ERRORS
 
 INTEGRATION = Path(config_flow.__file__).parent
@@ -329,7 +330,7 @@ def test_translations_cover_the_code() -> None:
     ):
         assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
     # The flow shows the reason code of what the live check raised, and its own few errors.
-    errors = {error.reason for error in PROBE_ERRORS} | {InvalidKey.reason}
+    errors = {error.reason for error in PROBE_ERRORS} | {InvalidKey.reason, InvalidMepKey.reason}
     errors |= {"invalid_url", config_flow.ERROR_UNKNOWN}
     errors |= {"invalid_topic_filter", "only_republished", "no_meters", "invalid_messages"}
     assert errors == set(en["config"]["error"])

@@ -296,7 +296,11 @@ def _add_standard_and_keys(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--standard", required=True, help=f"standard id ({', '.join(s.value for s in Standard)})"
     )
-    parser.add_argument("--key", metavar="HEX", help="encryption key (GUEK), 32 hex digits")
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="encryption key (GUEK), 32 hex digits; MEP: the MBK (20 characters or 40 hex digits)",
+    )
     parser.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK), 32 hex digits")
 
 

@@ -26,12 +26,15 @@ class Reason(StrEnum):
     REPLAYED = "replayed"
     IMPLAUSIBLE = "implausible"
     INVALID_KEY_FORMAT = "invalid_key_format"
+    INVALID_MEP_KEY = "invalid_mep_key"
     CHSMR_INVALID = "chsmr_invalid"
     CANNOT_OPEN_PORT = "cannot_open_port"
     NO_DATA = "no_data"
     NO_VALID_FRAME = "no_valid_frame"
     NO_ANSWER = "no_answer"
     KEY_REJECTED = "key_rejected"
+    REQUEST_REFUSED = "request_refused"
+    TLS_REQUIRED = "tls_required"
 
 
 class ReaderError(Exception):
@@ -135,6 +138,22 @@ class KeyRejected(FrameError):
     reason = Reason.KEY_REJECTED
     about_keys = True
     default_message = "the meter rejects the key"
+
+
+class RequestRefused(FrameError):
+    """A polled meter understood the request but refused it (unknown table, no permission...)."""
+
+    reason = Reason.REQUEST_REFUSED
+    default_message = "the meter refused the request"
+
+
+class TlsRequired(FrameError):
+    """The meter's port accepts only TLS-secured requests, which this reader cannot send."""
+
+    reason = Reason.TLS_REQUIRED
+    default_message = (
+        "this meter's MEP port requires TLS, which this integration does not support yet"
+    )
 
 
 class NoAnswer(ReaderError):

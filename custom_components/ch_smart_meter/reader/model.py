@@ -21,6 +21,7 @@ class Standard(StrEnum):
     LG_MBUS = "lg-mbus"
     KAMSTRUP_DLMS = "kamstrup-dlms"
     KMP = "kmp"
+    MEP = "mep"
     CH_SMR = "ch-smr"
 
 
@@ -85,3 +86,11 @@ class SerialSettings:
         """The usual short notation, e.g. ``115200 8N1``."""
         stop = int(self.stopbits) if float(self.stopbits).is_integer() else self.stopbits
         return f"{self.baudrate} {self.bytesize}{self.parity}{stop}"
+
+    def character_bits(self) -> float:
+        """Bits on the wire per byte: start bit, data bits, parity bit, stop bits."""
+        return 1 + self.bytesize + (self.parity.upper() != "N") + float(self.stopbits)
+
+    def wire_seconds(self, byte_count: int) -> float:
+        """How long ``byte_count`` bytes take on the wire."""
+        return byte_count * self.character_bits() / self.baudrate

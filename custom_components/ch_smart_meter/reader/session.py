@@ -36,6 +36,7 @@ from .errors import (
     NoData,
     NoValidFrame,
     ReaderError,
+    TlsRequired,
     TransportError,
 )
 from .model import DecodeResult, Reading, SerialSettings
@@ -465,6 +466,7 @@ class MeterSession:
 PROBE_ERRORS: Final = (
     KeyRequired,
     KeyRejected,
+    TlsRequired,
     DecryptionFailed,
     NoData,
     NoValidFrame,
@@ -496,7 +498,7 @@ class _ProbeTally:
             return result
         error = result.error
         self.rejections.append(error)
-        if isinstance(error, KeyRequired | KeyRejected):
+        if isinstance(error, KeyRequired | KeyRejected | TlsRequired):
             raise error
         if isinstance(error, DecryptionFailed):
             self.decryption_failures += 1

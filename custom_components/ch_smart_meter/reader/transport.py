@@ -365,6 +365,10 @@ def _serial_kwargs(settings: SerialSettings | None) -> dict[str, Any]:
         # Never 1 ms USB latency: see the module docstring. Only the Linux backend
         # takes this argument; serialx drops it for the others.
         "low_latency": False,
+        # RTS raised while the port is open: it is the enable input of an NES meter's MEP
+        # port. serialx's default, stated because a reader depends on it; a port without
+        # modem lines (a pseudo-terminal, a raw socket) ignores it.
+        "rts_on_open": serialx.PinState.HIGH,
     }
 
 

@@ -74,16 +74,6 @@ IDENTITY_ANSWER_BYTES: Final = FRAME_OVERHEAD + 4
 ATTEMPTS: Final = 2
 
 
-def character_bits(settings: SerialSettings) -> float:
-    """Bits on the wire per byte: start bit, data bits, parity bit, stop bits."""
-    return 1 + settings.bytesize + (settings.parity.upper() != "N") + float(settings.stopbits)
-
-
-def wire_seconds(byte_count: int, settings: SerialSettings) -> float:
-    """How long ``byte_count`` bytes take on the wire."""
-    return byte_count * character_bits(settings) / settings.baudrate
-
-
 def register_answer_bytes(count: int) -> int:
     """The expected size of a GetRegister answer for ``count`` registers (unstuffed)."""
     return FRAME_OVERHEAD + count * REGISTER_ANSWER_BYTES
@@ -102,7 +92,7 @@ class Step:
     def timeout(self, settings: SerialSettings) -> float:
         """How long to wait for the answer."""
         size = len(self.request) + self.answer_bytes
-        return REPLY_DELAY + WIRE_MARGIN * wire_seconds(size, settings)
+        return REPLY_DELAY + WIRE_MARGIN * settings.wire_seconds(size)
 
 
 def register_steps(registers: Sequence[KmpRegister]) -> list[Step]:
@@ -128,7 +118,7 @@ def steady_cycle() -> list[Step]:
 
 def cycle_wire_seconds(steps: Sequence[Step], settings: SerialSettings) -> float:
     """Requests and expected answers of a cycle on the wire (no retries, no reply delay)."""
-    return wire_seconds(sum(len(s.request) + s.answer_bytes for s in steps), settings)
+    return settings.wire_seconds(sum(len(s.request) + s.answer_bytes for s in steps))
 
 
 def min_poll_interval(settings: SerialSettings = OPTICAL_SERIAL) -> float:

@@ -11,11 +11,19 @@ from typing import Final
 
 from ..model import Standard
 from ..spec import Carrier, StandardSpec
-from . import chsmr, dsmr, kamstrup_dlms, kmp, lg_mbus, p1_dlms
+from . import chsmr, dsmr, kamstrup_dlms, kmp, lg_mbus, mep, p1_dlms
 
 STANDARDS: Final[Mapping[Standard, StandardSpec]] = {
     spec.standard: spec
-    for spec in (dsmr.SPEC, p1_dlms.SPEC, lg_mbus.SPEC, kamstrup_dlms.SPEC, kmp.SPEC, chsmr.SPEC)
+    for spec in (
+        dsmr.SPEC,
+        p1_dlms.SPEC,
+        lg_mbus.SPEC,
+        kamstrup_dlms.SPEC,
+        kmp.SPEC,
+        mep.SPEC,
+        chsmr.SPEC,
+    )
 }
 
 

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Final
 
 from ...model import Standard
-from .. import kmp_meter
+from .. import kmp_meter, mep_meter
 from ..dlms_meters import create_standard_source
 from ..source import FrameSource, SourceOptions
 from . import dsmr
@@ -23,7 +23,13 @@ SIMULATORS: Final[Mapping[Standard, Callable[[SourceOptions], FrameSource]]] = {
     Standard.LG_MBUS: partial(create_standard_source, Standard.LG_MBUS),
     Standard.KAMSTRUP_DLMS: partial(create_standard_source, Standard.KAMSTRUP_DLMS),
     Standard.KMP: kmp_meter.create_source,
+    Standard.MEP: mep_meter.create_source,
 }
+
+
+def demo_key(standard: Standard) -> bytes | None:
+    """The key a simulated meter needs even when its data is not encrypted (MEP's MBK)."""
+    return mep_meter.DEMO_MBK if standard is Standard.MEP else None
 
 
 def available_standards() -> list[Standard]:
