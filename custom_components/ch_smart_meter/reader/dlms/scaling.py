@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from ..errors import ImplausibleValue
+from ..obis import BY_CODE, STATUS_QUANTITIES
 from ..profiles import Kind, MeterProfile
 from .axdr import Float32, Value
 from .layouts import Entry
@@ -124,6 +125,8 @@ class Scaled(NamedTuple):
     # The exponents used for voltages/currents sent without scaler-unit (None: none sent).
     voltage_exponent: int | None = None
     current_exponent: int | None = None
+    # The entries of the M-Bus sub-meters (0-n with n > 0), for :mod:`.submeters`.
+    submeters: tuple[Entry, ...] = ()
 
 
 def text_of(value: Value) -> str | None:
@@ -148,8 +151,26 @@ class _Pending(NamedTuple):
     raw: int | float
 
 
+def status_number(value: Value) -> int | None:
+    """A tariff or counter as a number: an integer, or digits or a big-endian number in an
+    octet-string (DSMR-style meters push the tariff as ``"0001"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        value = value.encode("latin-1")
+    if isinstance(value, bytes) and value:
+        if value.isdigit():
+            return int(value)
+        if len(value) <= 4:
+            return int.from_bytes(value, "big")
+    return None
+
+
+# The objects of an M-Bus channel 0-n (n > 0) read as sub-meters.
+SUBMETER_CODES = frozenset({"24.1.0", "96.1.0", "96.1.1", "24.2.1", "24.2.3"})
+
 # What to do with an entry, decided once per (profile, OBIS code): see _plan().
-_NUMBER, _IDENTITY, _CLOCK, _SKIP = range(4)
+_NUMBER, _IDENTITY, _CLOCK, _SKIP, _STATUS, _SUBMETER = range(6)
 type _Plan = tuple[int, str, int | None, Kind | None]
 # Per profile id: OBIS code -> plan (bounded: a meter pushes a few dozen codes).
 _PLANS: dict[str, dict[bytes, _Plan]] = {}
@@ -160,15 +181,20 @@ def _plan(obis: bytes, profile: MeterProfile) -> _Plan:
     """(action, partial code, exponent incl. kilo or None = from the plausibility check, kind)."""
     code = partial(obis)
     group_a = obis[0]
+    entry = BY_CODE.get(code)
+    status = entry is not None and entry.quantity in STATUS_QUANTITIES
     if group_a == 0:
         if obis[2] == 1 and obis[3] == 0 and obis[4] == 0:
             return _CLOCK, code, None, None
-        # Channels B > 0 are M-Bus sub-meters (gas, water), not this meter.
-        return (_IDENTITY if obis[1] == 0 else _SKIP), code, None, None
+        if obis[1] != 0:  # channels B > 0 are M-Bus sub-meters (gas, water), not this meter
+            return (_SUBMETER if code in SUBMETER_CODES else _SKIP), code, None, None
+        return (_STATUS, code, 0, None) if status else (_IDENTITY, code, None, None)
     if group_a != 1:
         return _SKIP, code, None, None
     kind = KINDS.get(obis[2] << 8 | obis[3])
     if kind is None:
+        if status:  # voltage sags and swells
+            return _STATUS, code, 0, None
         # 1-1:0.0.5 meter number, 1-1:96.1.1 meter type, 1-1:0.2.129 list id.
         return (_IDENTITY if obis[2] in (0, 96) else _SKIP), code, None, None
     if code in profile.code_exponents:
@@ -200,6 +226,7 @@ def scale(
     clock: bytes | None = None
     # Voltages and currents without scaler-unit: scaled once the exponents are known.
     unscaled: list[_Pending] = []
+    submeters: list[Entry] = []
     plans = _PLANS.get(profile.id)
     if plans is None:
         plans = _PLANS[profile.id] = {}
@@ -240,13 +267,19 @@ def scale(
                 identities[code] = text
         elif action == _CLOCK and clock is None and isinstance(value, bytes) and len(value) == 12:
             clock = value
+        elif action == _STATUS:
+            number = status_number(value)
+            if number is not None and code not in values:
+                values[code] = exact(number, scaler or 0)
+        elif action == _SUBMETER:
+            submeters.append((obis, value, scaler, unit))
     if not unscaled:
-        return Scaled(values, identities, clock)
+        return Scaled(values, identities, clock, submeters=tuple(submeters))
+    learned, voltage_exponent, current_exponent = _resolve(
+        unscaled, values, profile, trusted=trusted, learned=learned_current_exponent
+    )
     return Scaled(
-        values,
-        identities,
-        clock,
-        *_resolve(unscaled, values, profile, trusted=trusted, learned=learned_current_exponent),
+        values, identities, clock, learned, voltage_exponent, current_exponent, tuple(submeters)
     )
 
 
