@@ -445,8 +445,13 @@ class DlmsStreamDecoder:
         elif self._meter is not None:
             meter_id, id_obis = self._meter
         timestamp, time_source = self._timestamp(parsed, content, scaled)
-        zone = options.timezone
-        readings = submeters.read(scaled.submeters, content.capture_times, profile, timestamp, zone)
+        readings = (
+            submeters.read(
+                scaled.submeters, content.capture_times, profile, timestamp, options.timezone
+            )
+            if scaled.submeters
+            else ()
+        )
         self.last_profile = profile.id
         self.last_detection = detection
         return Reading(

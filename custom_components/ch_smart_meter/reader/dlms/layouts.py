@@ -218,7 +218,9 @@ def _apply(template: _Template, items: Sequence[Any]) -> PushContent:
         entries,
         logical_name=None if logical_name is None else items[logical_name],
         list_object=None if list_object is None else items[list_object],
-        capture_times=tuple((obis, items[i]) for i, obis in template.capture_times),
+        capture_times=tuple((obis, items[i]) for i, obis in template.capture_times)
+        if template.capture_times
+        else (),
     )
 
 
