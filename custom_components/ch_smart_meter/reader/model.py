@@ -119,9 +119,6 @@ class PowerFailure:
         _require_aware(self.end, "PowerFailure.end")
 
 
-_NO_TEXT: Final[Mapping[str, str]] = MappingProxyType({})
-
-
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One complete set of values from one meter at one moment.
@@ -149,7 +146,7 @@ class Reading:
     # and authentication keys were swapped"); never key material.
     notices: tuple[str, ...] = field(default=(), compare=False)
     submeters: tuple[SubMeterReading, ...] = ()
-    text: Mapping[str, str] = _NO_TEXT
+    text: Mapping[str, str] = field(default_factory=dict)
     events: tuple[PowerFailure, ...] = ()
 
     def __post_init__(self) -> None:

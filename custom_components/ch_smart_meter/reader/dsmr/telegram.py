@@ -174,7 +174,7 @@ def decode_telegram(
         model=identification.model or None,
         frame=telegram if raw is None else raw,
         submeters=extras.submeters,
-        text=extras.text,
+        text=dict(extras.text),  # the remembered extras are shared: each reading its own
         events=extras.events,
     )
     return reading, variant
