@@ -27,7 +27,7 @@ from .const import AVERAGE_EXTRA_DECIMALS, COUNTER_DROP_READINGS, COUNTER_DROP_S
 SLACK_SECONDS: Final = 10.0
 
 type Listener = Callable[[], None]
-type ChannelValue = float | int | datetime | None
+type ChannelValue = float | int | str | datetime | None
 
 
 def _no_listener() -> None:
@@ -110,6 +110,29 @@ class MeasurementChannel(Channel):
     def discard(self) -> None:
         self._sum = 0.0
         self._count = 0
+
+
+class LatestChannel(Channel):
+    """The latest value of the interval: a tariff, a count, a text (never averaged)."""
+
+    __slots__ = ("_latest",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest: ChannelValue = None
+
+    def add(self, value: ChannelValue, now: float) -> None:
+        self._latest = value
+
+    def take(self) -> bool:
+        latest = self._latest
+        if latest is None or latest == self.value:
+            return False
+        self.value = latest
+        return True
+
+    def discard(self) -> None:
+        self._latest = None
 
 
 class CounterGuard:
@@ -239,3 +262,31 @@ class CounterChannel(Channel):
             return False
         self.value = published
         return True
+
+
+class SubMeterChannel(CounterChannel):
+    """A sub-meter's register (gas, water, heat) on the meter's M-Bus: guarded like an
+    energy register, offered only when its own capture time moves on (the telegram repeats
+    the last value every second; the sub-meter measured it once, maybe an hour ago)."""
+
+    __slots__ = ("captured", "kind", "meter_id", "unit")
+
+    def __init__(
+        self,
+        kind: str,
+        unit: str | None,
+        guard: CounterGuard,
+        on_discontinuity: Listener = _no_listener,
+    ) -> None:
+        super().__init__(guard, on_discontinuity)
+        self.kind = kind
+        self.unit = unit
+        self.meter_id: str | None = None
+        self.captured: datetime | None = None
+
+    def add_capture(self, value: float, captured: datetime, now: float) -> None:
+        """The sub-meter's value and its capture time, from one reading."""
+        if captured == self.captured:
+            return
+        self.captured = captured
+        self.add(value, now)

@@ -50,6 +50,7 @@ from .const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_ENCRYPTION_KEY,
+    CONF_LOW_TARIFF,
     CONF_PARITY,
     CONF_POLL_INTERVAL,
     CONF_PROFILE,
@@ -57,6 +58,7 @@ from .const import (
     CONF_STOPBITS,
     CONF_UPDATE_INTERVAL,
     CONF_URL,
+    DEFAULT_LOW_TARIFF,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     LOGGER,
@@ -623,6 +625,7 @@ class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
             values[CONF_UPDATE_INTERVAL] = int(values[CONF_UPDATE_INTERVAL])
             if CONF_POLL_INTERVAL in values:
                 values[CONF_POLL_INTERVAL] = float(values[CONF_POLL_INTERVAL])
+            values[CONF_LOW_TARIFF] = int(values[CONF_LOW_TARIFF])
             # Then the CH-SMR republisher (republish_flow.py), which saves.
             return await self.async_continue_to_republisher({**options, **values})
         fields: dict[vol.Marker, Any] = {
@@ -672,5 +675,16 @@ class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
                     )
                 )
             )
+        fields[
+            vol.Required(
+                CONF_LOW_TARIFF, default=str(options.get(CONF_LOW_TARIFF, DEFAULT_LOW_TARIFF))
+            )
+        ] = SelectSelector(
+            SelectSelectorConfig(
+                options=["1", "2"],
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_LOW_TARIFF,
+            )
+        )
         fields.update(source_option_fields(self.config_entry))  # CH-SMR source units
         return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))

@@ -24,6 +24,10 @@ CONF_UPDATE_INTERVAL: Final = "update_interval"
 CONF_POLL_INTERVAL: Final = "poll_interval"
 MAX_POLL_INTERVAL: Final = 60
 CONF_PROFILE: Final = "profile"
+# Which tariff number (0-0:96.14.0) is the low tariff: 2 in Switzerland (1 = HT, 2 = NT);
+# 1 where the grid operator counts the other way (the Dutch DSMR convention).
+CONF_LOW_TARIFF: Final = "low_tariff"
+DEFAULT_LOW_TARIFF: Final = 2
 # Energy registers that continue from a new baseline (a replaced meter), accepted by the user
 # in the repair flow: partial OBIS code -> offset added to the meter's register.
 CONF_BASELINES: Final = "baselines"
@@ -52,6 +56,12 @@ KEY_ISSUE_FRAMES: Final = 3
 # Averages carry this many decimals more than the catalogue's minimum resolution, so that
 # averaging does not hide detail the meter delivers while keeping float noise out of states.
 AVERAGE_EXTRA_DECIMALS: Final = 2
+
+# Channels that are not an OBIS value of the meter itself.
+NET_POWER: Final = "net_power"  # import minus export power of the same reading (kW)
+SUBMETER_PREFIX: Final = "mbus"  # "mbus1": the sub-meter on M-Bus channel 1
+IMPORT_POWER: Final = "1.7.0"
+EXPORT_POWER: Final = "2.7.0"
 
 ISSUE_KEY_REJECTED: Final = "key_rejected"
 ISSUE_METER_REPLACED: Final = "meter_replaced"

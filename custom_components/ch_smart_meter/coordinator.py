@@ -25,24 +25,38 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_call_later
 
-from .channels import Channel, CounterChannel, CounterGuard, IgnoredChannel, MeasurementChannel
+from .channels import (
+    Channel,
+    CounterChannel,
+    CounterGuard,
+    IgnoredChannel,
+    LatestChannel,
+    MeasurementChannel,
+    SubMeterChannel,
+)
 from .const import (
     CONF_ACCEPTED_METER_ID,
     CONF_BASELINES,
+    CONF_LOW_TARIFF,
     CONF_UPDATE_INTERVAL,
+    DEFAULT_LOW_TARIFF,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
+    EXPORT_POWER,
+    IMPORT_POWER,
     ISSUE_KEY_REJECTED,
     ISSUE_METER_REPLACED,
     KEY_ISSUE_FRAMES,
     LOGGER,
+    NET_POWER,
     REJECTION_SUMMARY_SECONDS,
     SILENCE_INTERVALS,
+    SUBMETER_PREFIX,
 )
 from .entry_data import entry_meter_id, reading_interval
 from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
-from .reader.model import DecodeResult, Reading, RejectedFrame
-from .reader.obis import BY_CODE, Quantity
+from .reader.model import DecodeResult, Reading, RejectedFrame, SubMeterReading
+from .reader.obis import BY_CODE, STATUS_QUANTITIES, Quantity
 from .reader.session import ReadingSource
 from .reader.spec import StandardSpec
 
@@ -57,6 +71,18 @@ type SourceFactory = Callable[[ResultCallback, ConnectionCallback], ReadingSourc
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
 # that take more than 10 s.
 SETUP_CONNECT_TIMEOUT = 3.0
+
+# The text and code messages of the meter (0-0:96.13.0, 0-0:96.13.1): one sensor each.
+MESSAGE_CODES = frozenset({"96.13.0", "96.13.1"})
+# How fast a sub-meter's register can count, per hour, by unit: beyond the largest
+# household meters (a G25 gas meter passes 40 m³/h, a district heating connection of a
+# house draws well under 1 MW), so only a corrupt or replaced meter's value is held back.
+SUBMETER_MAX_PER_HOUR = {"m³": 100.0, "kWh": 2000.0, "MWh": 2.0, "GJ": 7.2}
+
+
+def submeter_key(channel: int) -> str:
+    """The coordinator's key of the sub-meter on M-Bus channel ``channel``."""
+    return f"{SUBMETER_PREFIX}{channel}"
 
 
 @dataclass(slots=True)
@@ -87,6 +113,7 @@ class ChSmartMeterCoordinator:
             entry.options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL)
         )
         self.silence_limit = SILENCE_INTERVALS * reading_interval(entry.options, spec)
+        self.low_tariff = int(entry.options.get(CONF_LOW_TARIFF, DEFAULT_LOW_TARIFF))
 
         self.channels: dict[str, Channel] = {}
         self._flushing: list[Channel] = []
@@ -243,14 +270,33 @@ class ChSmartMeterCoordinator:
 
     def _new_channel(self, code: str) -> Channel:
         """The channel kind a catalogue entry needs: data, not branches in the hot path."""
+        if code == NET_POWER:
+            return MeasurementChannel(BY_CODE[IMPORT_POWER].decimals)
+        if code in MESSAGE_CODES:
+            return LatestChannel()
         entry = BY_CODE.get(code)
         if entry is None or entry.quantity is Quantity.IDENTIFIER:
             return IgnoredChannel()
+        if entry.quantity in STATUS_QUANTITIES:
+            return LatestChannel()  # a tariff or a count is never averaged
         if entry.counter:
             # Registers count kWh (kvarh); the meter's maximum power bounds how fast.
             guard = CounterGuard(self.spec.max_power / 3600, self._baselines.get(code, 0.0))
             return CounterChannel(guard, self._async_discontinuity_changed)
         return MeasurementChannel(entry.decimals)
+
+    def submeter_channel(self, channel: int, kind: str, unit: str | None) -> SubMeterChannel:
+        """The channel of the sub-meter on M-Bus ``channel``, created on first use."""
+        key = submeter_key(channel)
+        existing = self.channels.get(key)
+        if isinstance(existing, SubMeterChannel):
+            return existing
+        per_hour = SUBMETER_MAX_PER_HOUR.get(unit or "", float("inf"))
+        guard = CounterGuard(per_hour / 3600, self._baselines.get(key, 0.0))
+        created = SubMeterChannel(kind, unit, guard, self._async_discontinuity_changed)
+        self.channels[key] = created
+        self._flushing.append(created)
+        return created
 
     @callback
     def async_handle_reading(self, reading: Reading) -> None:
@@ -267,6 +313,16 @@ class ChSmartMeterCoordinator:
                         new_codes = []
                     new_codes.append(code)
             channel.add(value, now)
+        values = reading.values
+        export = values.get(EXPORT_POWER)
+        if export is not None and (imported := values.get(IMPORT_POWER)) is not None:
+            # Signed, of one and the same reading (rounded: no float noise in a state).
+            if (net := channels.get(NET_POWER)) is None:
+                net = self.channel(NET_POWER)
+                new_codes = [*(new_codes or ()), NET_POWER]
+            net.add(round(imported - export, 6), now)
+        if reading.text or reading.submeters:
+            new_codes = self._feed_extras(reading, now, new_codes)
         self.reading = reading
         self._last_reading_at = now
         if reading.notices:
@@ -288,6 +344,31 @@ class ChSmartMeterCoordinator:
             self._silence_timer = async_call_later(
                 self.hass, self.silence_limit, self._async_check_silence
             )
+
+    def _feed_extras(
+        self, reading: Reading, now: float, new_codes: list[str] | None
+    ) -> list[str] | None:
+        """The meter's messages and its sub-meters: channels of their own."""
+        created: list[str] = []
+        for code, text in reading.text.items():
+            if code in MESSAGE_CODES:
+                if code not in self.channels:
+                    created.append(code)
+                self.channel(code).add(text, now)  # type: ignore[arg-type]
+        for sub in reading.submeters:
+            created += self._feed_submeter(sub, now)
+        return [*(new_codes or ()), *created] if created else new_codes
+
+    def _feed_submeter(self, sub: SubMeterReading, now: float) -> list[str]:
+        key = submeter_key(sub.channel)
+        new = key not in self.channels
+        channel = self.submeter_channel(sub.channel, sub.kind.value, sub.unit)
+        if sub.unit != channel.unit:
+            return []  # another unit than the sensor's: never mixed into its register
+        if sub.meter_id:
+            channel.meter_id = sub.meter_id
+        channel.add_capture(sub.value, sub.timestamp, now)
+        return [key] if new else []
 
     @callback
     def _async_log_notices(self, notices: tuple[str, ...]) -> None:

@@ -84,6 +84,25 @@ def _running(runtime: ChSmartMeterData) -> dict[str, Any]:
             "manufacturer": reading.manufacturer,
             "model": reading.model,
             "values": dict(reading.values),
+            # Meters on its M-Bus (gas, water, heat), with their own ids and capture times.
+            "submeters": [
+                {
+                    "channel": sub.channel,
+                    "kind": sub.kind.value,
+                    "meter_id": sub.meter_id,
+                    "device_type": sub.device_type,
+                    "value": sub.value,
+                    "unit": sub.unit,
+                    "captured": sub.timestamp.isoformat(),
+                }
+                for sub in reading.submeters
+            ],
+            "text": dict(reading.text),
+            # The long power failure log: when each failure ended and how long it lasted.
+            "power_failures": [
+                {"end": failure.end.isoformat(), "duration_s": failure.duration_s}
+                for failure in reading.events
+            ],
             "frame": reading.frame.hex(),
         },
         "published": {

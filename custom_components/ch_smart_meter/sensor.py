@@ -8,8 +8,10 @@ before the first reading can be compared with it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -19,17 +21,20 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.components.sensor.const import DEVICE_CLASS_UNITS
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .channels import CounterChannel
-from .coordinator import ChSmartMeterCoordinator
+from .channels import CounterChannel, SubMeterChannel
+from .const import DOMAIN, EXPORT_POWER, IMPORT_POWER, NET_POWER, SUBMETER_PREFIX
+from .coordinator import ChSmartMeterCoordinator, submeter_key
 from .data import ChSmartMeterConfigEntry
 from .entity import ChSmartMeterEntity
-from .reader.obis import CATALOGUE, ObisEntry, Quantity
+from .reader.obis import BY_CODE, CATALOGUE, STATUS_QUANTITIES, ObisEntry, Quantity
 
 # Read-only, pushed by the coordinator: no limit on parallel updates.
 PARALLEL_UPDATES = 0
@@ -55,7 +60,7 @@ def _device_class_if_unit(name: str, unit: str) -> SensorDeviceClass | None:
 
 
 # Quantity → (device class, state class): every catalogue entry's kind, as data.
-QUANTITY_CLASSES: dict[Quantity, tuple[SensorDeviceClass | None, SensorStateClass]] = {
+QUANTITY_CLASSES: dict[Quantity, tuple[SensorDeviceClass | None, SensorStateClass | None]] = {
     Quantity.ACTIVE_ENERGY: (SensorDeviceClass.ENERGY, SensorStateClass.TOTAL_INCREASING),
     Quantity.REACTIVE_ENERGY: (
         _device_class_if_unit("REACTIVE_ENERGY", "kvarh"),
@@ -70,7 +75,13 @@ QUANTITY_CLASSES: dict[Quantity, tuple[SensorDeviceClass | None, SensorStateClas
     Quantity.CURRENT: (SensorDeviceClass.CURRENT, SensorStateClass.MEASUREMENT),
     Quantity.POWER_FACTOR: (SensorDeviceClass.POWER_FACTOR, SensorStateClass.MEASUREMENT),
     Quantity.FREQUENCY: (SensorDeviceClass.FREQUENCY, SensorStateClass.MEASUREMENT),
+    Quantity.TARIFF: (SensorDeviceClass.ENUM, None),
+    # Counts only grow (a restart of the meter may reset them): a total, so that they are
+    # measurements with statistics, not logbook events.
+    Quantity.COUNT: (None, SensorStateClass.TOTAL_INCREASING),
 }
+# The active tariff as a state: which number is the low one is an option (CONF_LOW_TARIFF).
+TARIFF_STATES = ["high", "low"]
 
 # Disabled until the user enables them, as in HA core's dsmr: per-phase values (voltages,
 # currents and powers of L1/L2/L3), reactive values, power factor and frequency. They change
@@ -91,17 +102,28 @@ _DISABLED_QUANTITIES = frozenset(
 )
 
 
+# Enabled by default although outside Tables 1 and 2: what automations switch on.
+_ENABLED_EXTRAS = frozenset({Quantity.TARIFF})
+# Disabled by default although in Table 1: the signed net power (NET_POWER) shows both in
+# one sensor, one database row per change instead of up to two (see the README).
+_DISABLED_CODES = frozenset({IMPORT_POWER, EXPORT_POWER})
+
+
 def _enabled_by_default(entry: ObisEntry) -> bool:
+    if entry.quantity in _ENABLED_EXTRAS:
+        return True
     return (
         entry.table is not None
         and entry.quantity not in _DISABLED_QUANTITIES
         and entry.phase is None
+        and entry.code not in _DISABLED_CODES
     )
 
 
 def describe(entry: ObisEntry) -> ChSmartMeterSensorEntityDescription:
     """The sensor description of a catalogue entry."""
     device_class, state_class = QUANTITY_CLASSES[entry.quantity]
+    status = entry.quantity in STATUS_QUANTITIES
     return ChSmartMeterSensorEntityDescription(
         key=entry.key,
         translation_key=entry.key,
@@ -109,7 +131,10 @@ def describe(entry: ObisEntry) -> ChSmartMeterSensorEntityDescription:
         device_class=device_class,
         state_class=state_class,
         native_unit_of_measurement=entry.unit,
-        suggested_display_precision=entry.decimals,
+        suggested_display_precision=None if status else entry.decimals,
+        options=TARIFF_STATES if entry.quantity is Quantity.TARIFF else None,
+        # Events and quality counts are about the grid, not consumption.
+        entity_category=EntityCategory.DIAGNOSTIC if entry.quantity is Quantity.COUNT else None,
         entity_registry_enabled_default=_enabled_by_default(entry),
     )
 
@@ -118,7 +143,34 @@ def describe(entry: ObisEntry) -> ChSmartMeterSensorEntityDescription:
 SENSORS: dict[str, ChSmartMeterSensorEntityDescription] = {
     entry.code: describe(entry) for entry in CATALOGUE if entry.quantity is not Quantity.IDENTIFIER
 }
-_CODES_BY_KEY: dict[str, str] = {description.key: code for code, description in SENSORS.items()}
+# Values the coordinator derives or reads besides the catalogue's numbers, by channel key.
+EXTRA_SENSORS: dict[str, ChSmartMeterSensorEntityDescription] = {
+    NET_POWER: ChSmartMeterSensorEntityDescription(
+        key=NET_POWER,
+        translation_key=NET_POWER,
+        code=NET_POWER,
+        # Signed: + import, - export, as the energy dashboard's grid power wants it.
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=BY_CODE[IMPORT_POWER].decimals,
+    ),
+    **{
+        code: ChSmartMeterSensorEntityDescription(
+            key=key,
+            translation_key=key,
+            code=code,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            entity_registry_enabled_default=False,
+        )
+        for code, key in (("96.13.0", "message"), ("96.13.1", "code_message"))
+    },
+}
+_CODES_BY_KEY: dict[str, str] = {
+    description.key: code for code, description in (SENSORS | EXTRA_SENSORS).items()
+}
+# A sub-meter sensor's unique id ends in "mbus<channel>_<kind>".
+_SUBMETER_ID = re.compile(rf"^{SUBMETER_PREFIX}(\d+)_([a-z]+)$")
 
 LAST_READING = SensorEntityDescription(
     key="last_reading",
@@ -133,6 +185,8 @@ FRAMES_REJECTED = SensorEntityDescription(
     key="frames_rejected",
     translation_key="frames_rejected",
     entity_category=EntityCategory.DIAGNOSTIC,
+    # A count that only grows: a measurement with statistics, not a logbook event each time.
+    state_class=SensorStateClass.TOTAL_INCREASING,
 )
 
 
@@ -149,20 +203,31 @@ async def async_setup_entry(
     def add_codes(codes: list[str]) -> None:
         entities: list[SensorEntity] = []
         for code in codes:
-            if code in created or code not in SENSORS:
+            if code in created:
                 continue
-            created.add(code)
-            entities.append(_create(coordinator, SENSORS[code]))
+            entity = _create(coordinator, code)
+            if entity is not None:
+                created.add(code)
+                entities.append(entity)
         if entities:
             async_add_entities(entities)
 
     prefix = f"{coordinator.meter_id}_"
-    known = [
-        _CODES_BY_KEY[key]
-        for registry_entry in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-        if registry_entry.domain == "sensor"
-        and (key := registry_entry.unique_id.removeprefix(prefix)) in _CODES_BY_KEY
-    ]
+    known: list[str] = []
+    for registry_entry in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
+        key = registry_entry.unique_id.removeprefix(prefix)
+        if registry_entry.domain != "sensor":
+            continue
+        if key in _CODES_BY_KEY:
+            known.append(_CODES_BY_KEY[key])
+        elif match := _SUBMETER_ID.match(key):
+            # A sub-meter seen before: its sensor restores its register before the first
+            # reading is compared with it.
+            channel = coordinator.submeter_channel(
+                int(match[1]), match[2], registry_entry.unit_of_measurement
+            )
+            known.append(submeter_key(int(match[1])))
+            del channel
     add_codes(known + list(coordinator.channels))
     entry.async_on_unload(coordinator.set_new_channels_listener(add_codes))
     async_add_entities(
@@ -173,25 +238,45 @@ async def async_setup_entry(
     )
 
 
-def _create(
-    coordinator: ChSmartMeterCoordinator, description: ChSmartMeterSensorEntityDescription
-) -> SensorEntity:
-    channel = coordinator.channel(description.code)
+def _create(coordinator: ChSmartMeterCoordinator, code: str) -> SensorEntity | None:
+    """The entity of a channel key, or None for values without a sensor."""
+    channel = coordinator.channels.get(code)
+    if isinstance(channel, SubMeterChannel):
+        return ChSmartMeterSubMeterSensor(coordinator, channel, code)
+    description = SENSORS.get(code) or EXTRA_SENSORS.get(code)
+    if description is None:
+        return None
+    channel = coordinator.channel(code)
     if isinstance(channel, CounterChannel):
         return ChSmartMeterCounterSensor(coordinator, channel, description)
+    if description.device_class is SensorDeviceClass.ENUM:
+        return ChSmartMeterTariffSensor(coordinator, channel, description)
     return ChSmartMeterSensor(coordinator, channel, description)
 
 
 class ChSmartMeterSensor(ChSmartMeterEntity, SensorEntity):
-    """A measurement: the mean over the update interval (or each reading when 0)."""
+    """A measurement: the mean over the update interval (or each reading when 0); a count,
+    a message: the latest."""
 
     entity_description: ChSmartMeterSensorEntityDescription
 
     @property
-    def native_value(self) -> float | None:
+    def native_value(self) -> float | str | None:
         """The value the channel published."""
         value = self._channel.value
-        return value if isinstance(value, float | int) else None
+        return value if isinstance(value, float | int | str) else None
+
+
+class ChSmartMeterTariffSensor(ChSmartMeterSensor):
+    """The active tariff (0-0:96.14.0) as "high" or "low"."""
+
+    @property
+    def native_value(self) -> str | None:
+        """Which tariff the meter counts in now; None for a number beyond the two."""
+        number = self._channel.value
+        if not isinstance(number, float | int) or number not in (1, 2):
+            return None
+        return "low" if number == self.coordinator.low_tariff else "high"
 
 
 class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
@@ -236,3 +321,70 @@ class ChSmartMeterStatusSensor(ChSmartMeterEntity, SensorEntity):
         """The time of the last reading, or the number of rejected frames."""
         value = self._channel.value
         return value if isinstance(value, datetime | int) else None
+
+
+# Sub-meter kind -> (device class, or None), by the unit the sub-meter reports in.
+_SUBMETER_CLASSES: dict[str, SensorDeviceClass] = {
+    "gas": SensorDeviceClass.GAS,
+    "water": SensorDeviceClass.WATER,
+    "heat": SensorDeviceClass.ENERGY,
+    "cold": SensorDeviceClass.ENERGY,
+    "electricity": SensorDeviceClass.ENERGY,
+}
+
+
+def describe_submeter(key: str, kind: str, unit: str | None) -> SensorEntityDescription:
+    """A sub-meter's register: a total the energy dashboard offers as gas, water or heat."""
+    device_class = _SUBMETER_CLASSES.get(kind)
+    if device_class is not None and unit not in DEVICE_CLASS_UNITS.get(device_class, ()):
+        device_class = None  # a unit the class does not take: the number and its unit only
+    return SensorEntityDescription(
+        key=f"{key}_{kind}",
+        # The sub-meter's device is named after it: the register is its main feature.
+        name=None,
+        device_class=device_class,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=unit,
+        suggested_display_precision=3,
+    )
+
+
+class ChSmartMeterSubMeterSensor(ChSmartMeterCounterSensor):
+    """The register of a gas, water or heat meter on the electricity meter's M-Bus, on a
+    device of its own linked to the electricity meter's."""
+
+    _channel: SubMeterChannel
+
+    def __init__(
+        self, coordinator: ChSmartMeterCoordinator, channel: SubMeterChannel, key: str
+    ) -> None:
+        description = describe_submeter(key, channel.kind, channel.unit)
+        super().__init__(coordinator, channel, description)
+        number = key.removeprefix(SUBMETER_PREFIX)
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, f"{coordinator.meter_id}_{key}")},
+            translation_key=f"{channel.kind}_meter",
+            translation_placeholders={"channel": number},
+            serial_number=channel.meter_id,
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Link the sub-meter's device to the electricity meter's (via_device_id: the
+        form every supported Home Assistant version takes)."""
+        await super().async_added_to_hass()
+        registry = dr.async_get(self.hass)
+        parent = registry.async_get_device(identifiers={(DOMAIN, self.coordinator.meter_id)})
+        if self.device_entry is not None and parent is not None:
+            registry.async_update_device(
+                self.device_entry.id,
+                via_device_id=parent.id,
+                serial_number=self._channel.meter_id,
+            )
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """When the sub-meter measured the value (not when the telegram carried it)."""
+        attributes: dict[str, Any] = dict(super().extra_state_attributes or {})
+        if self._channel.captured is not None:
+            attributes["captured_at"] = self._channel.captured.isoformat()
+        return attributes or None

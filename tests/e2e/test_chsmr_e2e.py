@@ -246,8 +246,11 @@ def test_chsmr_from_one_home_assistant_to_another(tmp_path: Path) -> None:
             # The sensors enabled by default show the same values on both sides...
             reader_values = sensor_values(ours, reader_prefix)
             consumer_values = sensor_values(theirs, consumer_prefix)
-            assert {"1.8.0", "2.8.0", "1.7.0", "2.7.0"} <= set(reader_values)
+            assert {"1.8.0", "2.8.0"} <= set(reader_values)
             assert consumer_values == reader_values
+            # Grid power (import minus export, the power sensor enabled by default) too.
+            grid = ours[f"{reader_prefix}grid_power"]["state"]
+            assert theirs[f"{consumer_prefix}grid_power"]["state"] == grid
             # ... and they are the values of the message with that timestamp on the broker.
             message = next(
                 json.loads(m.payload)["meter"]
@@ -256,6 +259,7 @@ def test_chsmr_from_one_home_assistant_to_another(tmp_path: Path) -> None:
             )
             assert message == mine["meter"]
             assert {code: message[code] for code in consumer_values} == consumer_values
+            assert float(grid) == round(message["1.7.0"] - message["2.7.0"], 6)
 
             # The HTTP view of the reader returns the same format, authenticated.
             served = reader.get(f"/api/ch_smart_meter/{meter_id}")

@@ -46,7 +46,11 @@ from custom_components.ch_smart_meter.reader.standards.chsmr import ChSmrLineDec
 from .conftest import Clock, entry_data, wait_until
 
 # mqtt_mock leaves MQTT's misc timer behind on 2025.4.4 (ha-conventions.md, phacc pitfalls).
-pytestmark = pytest.mark.parametrize("expected_lingering_timers", [True])
+pytestmark = [
+    pytest.mark.parametrize("expected_lingering_timers", [True]),
+    # The tests read the import power sensor (disabled by default: grid power shows it).
+    pytest.mark.usefixtures("entity_registry_enabled_by_default"),
+]
 
 METER = "CH1021234567890"
 TOPIC = f"dt/zev-sonnenhof/{METER}/ds"
@@ -96,7 +100,6 @@ def state(hass: HomeAssistant, key: str) -> str:
 # ------------------------------------------------------------------ runtime
 
 
-@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_messages_become_the_same_sensors(hass: HomeAssistant, mqtt_mock: MagicMock) -> None:
     """Tolerant decoding (offset spellings, integers, extra keys, unknown codes), exact
     values, the same entities as a directly read meter."""

@@ -30,6 +30,7 @@ from custom_components.ch_smart_meter.const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_ENCRYPTION_KEY,
+    CONF_LOW_TARIFF,
     CONF_PARITY,
     CONF_PROFILE,
     CONF_STANDARD,
@@ -613,7 +614,10 @@ async def test_options(hass: HomeAssistant) -> None:
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "init")
-    assert [str(key) for key in result["data_schema"].schema] == [CONF_UPDATE_INTERVAL]
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_UPDATE_INTERVAL,
+        CONF_LOW_TARIFF,
+    ]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_UPDATE_INTERVAL: 30.0}
     )
@@ -621,7 +625,12 @@ async def test_options(hass: HomeAssistant) -> None:
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "republish")
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert _without_republisher(entry.options) == {"other": 1, CONF_UPDATE_INTERVAL: 30}
+    # The low tariff is number 2, as Swiss grid operators count.
+    assert _without_republisher(entry.options) == {
+        "other": 1,
+        CONF_UPDATE_INTERVAL: 30,
+        CONF_LOW_TARIFF: 2,
+    }
     assert entry.options["republish"] is False
 
 
@@ -637,10 +646,14 @@ async def test_options_profile(hass: HomeAssistant) -> None:
     options = result["data_schema"].schema[CONF_PROFILE].config["options"]
     assert [option["value"] for option in options] == ["auto", "lg_e450"]
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450"}
+        result["flow_id"], {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450", CONF_LOW_TARIFF: "1"}
     )
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
-    assert _without_republisher(entry.options) == {CONF_UPDATE_INTERVAL: 0, CONF_PROFILE: "lg_e450"}
+    assert _without_republisher(entry.options) == {
+        CONF_UPDATE_INTERVAL: 0,
+        CONF_PROFILE: "lg_e450",
+        CONF_LOW_TARIFF: 1,
+    }
 
 
 def _without_republisher(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -655,7 +668,10 @@ async def test_options_of_an_unknown_standard(hass: HomeAssistant) -> None:
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert [str(key) for key in result["data_schema"].schema] == [CONF_UPDATE_INTERVAL]
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_UPDATE_INTERVAL,
+        CONF_LOW_TARIFF,
+    ]
 
 
 # ------------------------------------------------------------------ helpers

@@ -26,16 +26,16 @@ async def test_codes_outside_the_catalogue_are_ignored(
     entry = await setup_integration()
     coordinator = entry.runtime_data.coordinator
     coordinator.async_handle_reading(
-        Reading(START, METER_ID, {"1.7.0": 1.5, "96.7.21": 4.0, "96.1.1": 1.0, "0.9.9": 2.0})
+        Reading(START, METER_ID, {"1.7.0": 1.5, "96.50.0": 4.0, "96.1.1": 1.0, "0.9.9": 2.0})
     )
     await hass.async_block_till_done()
-    assert isinstance(coordinator.channels["96.7.21"], IgnoredChannel)
+    assert isinstance(coordinator.channels["96.50.0"], IgnoredChannel)
     assert isinstance(coordinator.channels["96.1.1"], IgnoredChannel)
     keys = {
         e.translation_key
         for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
     }
-    assert keys == {"power_import", "last_reading", "frames_rejected"}
+    assert keys == {"power_import", "last_reading", "frames_rejected"}  # no grid power: no export
 
 
 async def test_reading_without_manufacturer(

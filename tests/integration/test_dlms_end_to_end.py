@@ -515,9 +515,11 @@ def _expected_classes(code: str) -> tuple[str | None, str | None, str, bool]:
     state_class = (
         SensorStateClass.TOTAL_INCREASING if entry.counter else SensorStateClass.MEASUREMENT
     )
-    enabled = entry.phase is None and entry.quantity not in (
-        Quantity.REACTIVE_ENERGY,
-        Quantity.REACTIVE_POWER,
+    # Import and export power are off: the grid power sensor shows both, signed.
+    enabled = (
+        entry.phase is None
+        and entry.quantity not in (Quantity.REACTIVE_ENERGY, Quantity.REACTIVE_POWER)
+        and code not in ("1.7.0", "2.7.0")
     )
     return device_class, entry.unit, state_class, enabled
 
@@ -561,7 +563,11 @@ async def test_entities_of_a_dlms_meter(
             assert state is not None and Decimal(state.state) == push.values[code], code
         else:
             assert state is None, code
-    assert {"1.8.0", "2.8.0", "1.7.0", "2.7.0"} <= {c for c in made if _expected_classes(c)[3]}
+    assert {"1.8.0", "2.8.0"} <= {c for c in made if _expected_classes(c)[3]}
+    # Import minus export power of the same push, signed, enabled.
+    grid = hass.states.get(entities["net_power"].entity_id)
+    assert entities["net_power"].disabled_by is None and grid is not None
+    assert Decimal(grid.state) == push.values["1.7.0"] - push.values["2.7.0"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert entry.runtime_data.source.stats.frames_rejected == 0
 

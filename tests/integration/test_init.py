@@ -45,7 +45,7 @@ async def test_reload_reconnects_once(
     await wait_until(lambda: fake_meter.connections == 2 and fake_meter.clients == 1)
     assert len(_session_tasks()) == 1
     await send_reading(hass, fake_meter, telegram())
-    assert hass.states.get("sensor.iskraemeco_e0025000000000000_power_import").state == "1.234"
+    assert hass.states.get("sensor.iskraemeco_e0025000000000000_grid_power").state == "1.234"
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -77,7 +77,7 @@ async def test_silent_port_does_not_block_setup(
     """An open but silent port: set-up completes; the sensors come with the first reading."""
     entry = await setup_integration()
     assert entry.state is ConfigEntryState.LOADED
-    assert hass.states.get("sensor.iskraemeco_e0025000000000000_power_import") is None
+    assert hass.states.get("sensor.iskraemeco_e0025000000000000_grid_power") is None
     await hass.config_entries.async_unload(entry.entry_id)
 
 

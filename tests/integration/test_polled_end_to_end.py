@@ -116,7 +116,7 @@ async def test_kamstrup_kmp_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) 
         await hass.async_block_till_done()
 
         energy = await _entity(hass, entry.entry_id, "energy_import")
-        power = await _entity(hass, entry.entry_id, "power_import")
+        power = await _entity(hass, entry.entry_id, "net_power")
         await wait_until(lambda: hass.states.get(power) is not None, timeout=15)
         states = _states(hass, [energy, power])
         requests = source.requests
@@ -185,7 +185,7 @@ async def test_nes_mep_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) -> No
         await hass.async_block_till_done()
 
         energy = await _entity(hass, entry.entry_id, "energy_import")
-        power = await _entity(hass, entry.entry_id, "power_import")
+        power = await _entity(hass, entry.entry_id, "net_power")
         await wait_until(lambda: hass.states.get(power) is not None, timeout=15)
         states = _states(hass, [energy, power])
         source.sequence ^= 0x5A5A  # the meter restarted: the reader resynchronises

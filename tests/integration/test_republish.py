@@ -98,7 +98,23 @@ def expected_meter(second: int = 0, **overrides: float) -> dict[str, Any]:
         "1.8.0": round(values["1.8.1"] + values["1.8.2"], 3),
         "2.8.0": round(values["2.8.1"] + values["2.8.2"], 3),
         **values,
+        **STATUS,
     }
+
+
+# What the test telegram says about the meter (tariff, failures, sags and swells): the
+# recommendation lets grid operators publish more than Tables 1 and 2, so they go along.
+STATUS = {
+    "96.14.0": 1,
+    "96.7.21": 4,
+    "96.7.9": 2,
+    "32.32.0": 2,
+    "52.32.0": 1,
+    "72.32.0": 0,
+    "32.36.0": 0,
+    "52.36.0": 3,
+    "72.36.0": 0,
+}
 
 
 async def test_every_reading_is_published_as_chapter_6(
@@ -125,7 +141,7 @@ async def test_every_reading_is_published_as_chapter_6(
         assert f'"96.1.1":"{METER_ID}","1.8.0":3580.245,' in payload
         assert decode_payload(payload, topic=topic).values["1.7.0"] == power
     # The power sensor published the first reading and averages the next ones (5 s).
-    state = hass.states.get(f"sensor.iskraemeco_{METER_ID.lower()}_power_import")
+    state = hass.states.get(f"sensor.iskraemeco_{METER_ID.lower()}_grid_power")
     assert state is not None and float(state.state) == 1.0
 
 

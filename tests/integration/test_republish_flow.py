@@ -12,6 +12,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ch_smart_meter.const import (
+    CONF_LOW_TARIFF,
     CONF_REPUBLISH,
     CONF_REPUBLISH_GROUP,
     CONF_REPUBLISH_ID_IMS,
@@ -109,6 +110,7 @@ async def test_turning_it_on_previews_topic_and_message_then_saves(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         CONF_UPDATE_INTERVAL: 5,
+        CONF_LOW_TARIFF: 2,
         CONF_REPUBLISH: True,
         CONF_REPUBLISH_GROUP: "building/flat_3",
         CONF_REPUBLISH_ID_IMS: "meter_1",
@@ -201,6 +203,7 @@ async def test_a_ch_smr_source_has_the_units_option(hass: HomeAssistant) -> None
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert [str(key) for key in result["data_schema"].schema] == [
         CONF_UPDATE_INTERVAL,
+        CONF_LOW_TARIFF,
         CONF_SOURCE_UNITS,
     ]
     result = await hass.config_entries.options.async_configure(

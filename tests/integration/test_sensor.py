@@ -123,7 +123,9 @@ async def test_sensors_of_the_first_reading(
 async def test_enabled_by_default(
     hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
 ) -> None:
-    """Out of the box: the totals the energy dashboard needs; tariffs, per-phase, noisy values off."""
+    """Out of the box: the totals and the grid power the energy dashboard needs and the active
+    tariff for automations; import/export power, tariff registers, per-phase, noisy values
+    and event counts off."""
     entry = await setup_integration()
     await send_reading(hass, fake_meter, telegram())
     registry = er.async_get(hass)
@@ -132,18 +134,22 @@ async def test_enabled_by_default(
     assert enabled == {
         "energy_import",
         "energy_export",
-        "power_import",
-        "power_export",
+        "grid_power",
+        "active_tariff",
         "frames_rejected",
     }
     disabled = {e.entity_id.removeprefix(f"{PREFIX}_") for e in entries if e.disabled_by}
     assert {
         "voltage_l1",
         "current_l3",
+        "power_import",
+        "power_export",
         "power_import_l1",
         "energy_import_tariff_1",
         "energy_export_tariff_2",
         "last_reading",
+        "power_failures",
+        "voltage_sags_l1",
     } <= disabled
 
 
@@ -186,7 +192,7 @@ async def test_device(
 
 def test_descriptions_follow_the_catalogue() -> None:
     """Every numeric catalogue entry has a description derived from its quantity."""
-    expected: dict[Quantity, tuple[Any, SensorStateClass, str | None]] = {
+    expected: dict[Quantity, tuple[Any, SensorStateClass | None, str | None]] = {
         Quantity.ACTIVE_ENERGY: (
             SensorDeviceClass.ENERGY,
             SensorStateClass.TOTAL_INCREASING,
@@ -197,6 +203,9 @@ def test_descriptions_follow_the_catalogue() -> None:
         Quantity.CURRENT: (SensorDeviceClass.CURRENT, SensorStateClass.MEASUREMENT, "A"),
         Quantity.POWER_FACTOR: (SensorDeviceClass.POWER_FACTOR, SensorStateClass.MEASUREMENT, None),
         Quantity.FREQUENCY: (SensorDeviceClass.FREQUENCY, SensorStateClass.MEASUREMENT, "Hz"),
+        # The active tariff is a state ("high"/"low"); counts of events only grow.
+        Quantity.TARIFF: (SensorDeviceClass.ENUM, None, None),
+        Quantity.COUNT: (None, SensorStateClass.TOTAL_INCREASING, None),
         # Reactive device classes exist (with kvar/kvarh) only in newer Home Assistant.
         Quantity.REACTIVE_ENERGY: (
             getattr(SensorDeviceClass, "REACTIVE_ENERGY", None),
@@ -221,17 +230,26 @@ def test_descriptions_follow_the_catalogue() -> None:
             description.native_unit_of_measurement,
         ) == expected[entry.quantity], entry.code
         assert description.translation_key == description.key == entry.key
-        assert description.suggested_display_precision == entry.decimals
-        # Off: per-phase values, noisy quantities, and the extras outside Tables 1 and 2
-        # (tariff registers: the dashboard uses the totals).
+        status = entry.quantity in (Quantity.TARIFF, Quantity.COUNT)
+        assert description.suggested_display_precision == (None if status else entry.decimals)
+        # Off: per-phase values, noisy quantities, import and export power (grid power shows
+        # both), and the extras outside Tables 1 and 2 (tariff registers: the dashboard uses
+        # the totals; event counts), except the active tariff that automations switch on.
         noisy = entry.quantity in (
             Quantity.REACTIVE_ENERGY,
             Quantity.REACTIVE_POWER,
             Quantity.POWER_FACTOR,
             Quantity.FREQUENCY,
         )
-        disabled = entry.table is None or entry.phase is not None or noisy
+        disabled = (
+            entry.table is None
+            or entry.phase is not None
+            or noisy
+            or entry.code in ("1.7.0", "2.7.0")
+        ) and entry.quantity is not Quantity.TARIFF
         assert description.entity_registry_enabled_default is not disabled, entry.code
+        if entry.quantity is Quantity.COUNT:
+            assert description.entity_category is EntityCategory.DIAGNOSTIC
     assert sensor.LAST_READING.entity_category is EntityCategory.DIAGNOSTIC
     assert sensor.LAST_READING.entity_registry_enabled_default is False
     assert sensor.FRAMES_REJECTED.entity_category is EntityCategory.DIAGNOSTIC

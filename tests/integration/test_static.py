@@ -20,6 +20,7 @@ from custom_components.ch_smart_meter import config_flow, const, sensor
 from custom_components.ch_smart_meter.const import DOMAIN
 from custom_components.ch_smart_meter.reader.errors import InvalidKey
 from custom_components.ch_smart_meter.reader.mep.keys import InvalidMepKey
+from custom_components.ch_smart_meter.reader.model import SubMeterKind
 from custom_components.ch_smart_meter.reader.session import PROBE_ERRORS
 
 INTEGRATION = Path(config_flow.__file__).parent
@@ -342,6 +343,7 @@ def test_translations_cover_the_code() -> None:
         "poll_interval",
         "profile",
         "source_units",
+        "low_tariff",
     }
     selectors = set(re.findall(r"translation_key=(CONF_\w+)", source + chsmr_source))
     selectors |= set(re.findall(r"_select\(\s*list\(\w+\),\s*(CONF_\w+)", source))
@@ -351,9 +353,12 @@ def test_translations_cover_the_code() -> None:
     assert set(en["selector"]["parity"]["options"]) == set(config_flow.PARITIES)
     assert set(en["selector"]["stopbits"]["options"]) == set(config_flow.STOPBITS)
     assert set(en["selector"]["bytesize"]["options"]) == set(config_flow.BYTESIZES)
-    entity_keys = {d.translation_key for d in sensor.SENSORS.values()}
+    entity_keys = {d.translation_key for d in (sensor.SENSORS | sensor.EXTRA_SENSORS).values()}
     entity_keys |= {sensor.LAST_READING.translation_key, sensor.FRAMES_REJECTED.translation_key}
     assert entity_keys == set(en["entity"]["sensor"])
+    # Sub-meter devices are named by their kind.
+    assert set(en["device"]) == {f"{kind.value}_meter" for kind in SubMeterKind}
+    assert en["entity"]["sensor"]["tariff"]["state"].keys() == set(sensor.TARIFF_STATES)
     coordinator_source = (INTEGRATION / "coordinator.py").read_text(encoding="utf-8")
     init_source = (INTEGRATION / "__init__.py").read_text(encoding="utf-8")
     assert set(en["issues"]) == {"key_required", "key_rejected", "mqtt_missing", "meter_replaced"}

@@ -166,8 +166,10 @@ CAPTURES: tuple[Capture, ...] = (
             "1.7.0": 0.777, "2.7.0": 0.0, "1.8.0": 25149.419, "2.8.0": 4422.366,
             "5.8.0": 3132.846, "6.8.0": 13.247, "7.8.0": 3633.198, "8.8.0": 15745.368},
             "44337811"),)),
-    Capture("dlms_lg", "scs__lg_e450_plain_2024_mbus_extended_registers.hex", LG,
-            errors=(UnsupportedFrame,), note="M-Bus sub-meter registers only, no electricity"),
+    # M-Bus sub-meter registers only, no electricity values and no meter id (checked in
+    # test_values_dlms.py).
+    Capture("dlms_lg", "scs__lg_e450_plain_2024_mbus_extended_registers.hex", LG, readings=(
+        Expected("2024-06-11T16:00:00+02:00", {}, ""),)),
     Capture("dlms_lg", "scs__lg_e450_plain_vse2026.hex", LG, readings=(
         Expected("2026-05-04T11:39:20+02:00",
                  {"1.8.0": 482.939, "2.8.0": 0.0, "3.8.0": 0.037, "4.8.0": 344.697,

@@ -56,7 +56,10 @@ def json_lines(stdout: str) -> list[dict]:
     """Standard output must be JSON objects, one per line, and nothing else."""
     lines = stdout.splitlines()
     documents = [json.loads(line) for line in lines]
-    assert all(isinstance(d, dict) and set(d) == {"meter"} for d in documents)
+    # A sub-meter's message has its metadata next to "meter".
+    assert all(
+        isinstance(d, dict) and set(d) in ({"meter"}, {"meter", "submeter"}) for d in documents
+    )
     return documents
 
 
@@ -82,12 +85,18 @@ def test_decode_a_capture_read_in_place() -> None:
     capture = capture_folder("dsmr") / "dsmr_parser__telegram_v5_two_mbus.txt"
     result = tool("decode", "--standard", "dsmr", str(capture))
     assert result.returncode == 0, result.stderr
-    (document,) = json_lines(result.stdout)
+    document, gas = json_lines(result.stdout)
     meter = document["meter"]
     # Values from the capture folder's MANIFEST (Iskra AM550, NL).
     assert meter["ts"] == "2020-04-26T22:33:25+02:00"
     assert meter["1.8.1"] == 2130.115 and meter["1.8.2"] == 245.467
     assert meter["1.7.0"] == 0.111 and meter["32.7.0"] == 229.9
+    # The gas meter on channel 2 (channel 1 is empty), at its own time.
+    assert gas["meter"] == {
+        "ts": "2020-04-26T22:30:01+02:00",
+        "96.1.1": "G0039001936990619",
+        "24.2.1": 246.138,
+    }
     assert result.stderr == ""
 
 

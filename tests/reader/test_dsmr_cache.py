@@ -15,7 +15,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from custom_components.ch_smart_meter.reader import crc
-from custom_components.ch_smart_meter.reader.dsmr import lines, telegram, variants
+from custom_components.ch_smart_meter.reader.dsmr import extras, lines, telegram, variants
 from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import CrcError, MalformedFrame
 from custom_components.ch_smart_meter.reader.model import DecodeResult, Reading, RejectedFrame
@@ -27,6 +27,7 @@ from tests.reader.crc_reference import crc16_arc_bitwise
 MEMOS = (
     lines.parse_line,
     lines.classify,
+    extras.read_extras,
     telegram.meter_id,
     variants.recognise_variant,
     variants.read_identification,
@@ -200,8 +201,12 @@ _VALUE_LINES = (
 )
 _OTHER_LINES = (
     "0-0:96.14.0(0002)",
-    "0-2:24.2.1(260115180000W)(01234.567*m3)",  # gas: skipped
+    "0-2:24.1.0(003)",
+    "0-2:24.2.1(260115180000W)(01234.567*m3)",  # gas on channel 2
+    "0-1:24.2.1(700101010000W)(00000000)",  # an empty channel: no reading
     "0-0:96.13.0()",
+    "0-0:96.13.0(48656C6C6F)",
+    "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)",
 )
 
 

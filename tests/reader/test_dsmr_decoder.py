@@ -186,8 +186,11 @@ def test_lines_that_are_not_values_are_skipped() -> None:
             "1-0:2.7.0(00.250*kW)",
         )
     )
-    assert dict(result.values) == {"2.7.0": 0.25}
+    # The tariff indicator is a catalogue value; the M-Bus and log lines are extras.
+    assert dict(result.values) == {"2.7.0": 0.25, "96.14.0": 2.0}
     assert result.meter_id == "ISK5\\2M550T-1012"  # the gas meter's id is not used
+    assert [submeter.channel for submeter in result.submeters] == [1]
+    assert len(result.events) == 1
 
 
 def test_power_factor_above_one_is_left_out() -> None:

@@ -11,6 +11,7 @@ import pytest
 from custom_components.ch_smart_meter.reader.model import Reading
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
     LINE_FORMATS,
+    STATUS_COUNTERS,
     encode_telegram,
 )
 from tests.reader.test_dsmr_stream import SUMMER, WINTER, _run, _summary, _telegram
@@ -50,6 +51,8 @@ def test_property_encode_then_decode_is_exact(
         present = [values[code] for code in registers if code in values]
         if total not in values and present:
             expected[total] = float(sum(present, Decimal(0)))
+    # The encoder's defaults: tariff 1 and the status lines.
+    expected |= {"96.14.0": 1.0} | {code: float(n) for code, n in STATUS_COUNTERS.items()}
     assert dict(reading.values) == expected
     assert reading.timestamp.isoformat() == stamp.isoformat()
     assert reading.meter_id == meter_id

@@ -22,6 +22,7 @@ from custom_components.ch_smart_meter.reader.errors import (
 from custom_components.ch_smart_meter.reader.framing.dsmr import MAX_FRAME, DsmrFramer
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame, TimeSource
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
+    STATUS_COUNTERS,
     encode_telegram,
     encrypt_smarty,
 )
@@ -81,15 +82,20 @@ def random_case(rng: random.Random) -> Case:
         tzinfo=SUMMER if summer else WINTER,
     )
     meter_id = "E" + "".join(rng.choice("0123456789ABCDEF") for _ in range(rng.randrange(8, 17)))
+    tariff = rng.choice((1, 2))
+    status_lines = rng.random() < 0.5
     telegram = encode_telegram(
         given,
         timestamp=moment,
         equipment_id=meter_id,
-        tariff=rng.choice((1, 2)),
-        status_lines=rng.random() < 0.5,
+        tariff=tariff,
+        status_lines=status_lines,
         gas_m3=_milli(rng, 10**8) if rng.random() < 0.3 else None,
     )
     expected = {code: float(value) for code, value in given.items()}
+    expected["96.14.0"] = float(tariff)
+    if status_lines:
+        expected |= {code: float(count) for code, count in STATUS_COUNTERS.items()}
     expected.setdefault("1.8.0", float(given["1.8.1"] + given["1.8.2"]))
     expected.setdefault("2.8.0", float(given["2.8.1"] + given["2.8.2"]))
     return Case(telegram, expected, moment, meter_id)

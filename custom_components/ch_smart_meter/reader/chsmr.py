@@ -2,6 +2,29 @@
 
 Topic ``dt/<group>/<id_ims>/ds``; payload ``{"meter": {"ts": "<ISO 8601 with offset>",
 "<C.D.E>": value, ...}}`` with values in the units of Tables 1 and 2.
+
+What a message carries beyond Tables 1 and 2 (our decision, within what chapter 6 allows):
+
+* The electricity meter's own status numbers of the catalogue (tariff 96.14.0, failure
+  counters 96.7.21 / 96.7.9, voltage sags and swells 32.32.0 ... 72.36.0) go into its
+  ``meter`` object like every value: numbers keyed by partial OBIS, which the recommendation
+  allows ("grid operators may publish more values"), and which readers that do not know
+  them skip (ours keeps unknown codes).
+* Text messages (96.13.x) and the power failure log are not published: chapter 6 values
+  are numbers, and a text under an OBIS key makes strict readers refuse the whole message
+  (ours does). They are diagnostics.
+* Sub-meters (gas, water, heat on the meter's M-Bus) get a message each, on their own
+  topic ``dt/<group>/<sub-meter id>/ds`` (:func:`submeter_payloads`). Not in the meter's
+  object: their partial codes collide (24.2.1 on every channel), their time is their own
+  capture time, not the telegram's, and each is a metering system with its own id, which
+  is what the topic's ``<id_ims>`` names. Payload: ``{"meter": {"ts": <capture time>,
+  "96.1.1": <its id>, "24.2.1": <value>}, "submeter": {"channel": 1, "kind": "gas",
+  "unit": "m³", "device_type": 3, "parent": <the electricity meter's id>}}``: the unit is
+  metadata next to ``meter`` ("further information is allowed in the message"), since
+  Tables 1 and 2 define none for gas, water or heat. A sub-meter without an id of its own
+  is named ``<electricity meter id>-<channel>``. :func:`decode_payload` reads such a
+  message back as a reading of the parent meter without values whose ``submeters`` holds
+  the sub-meter, i.e. as it was before publishing.
 """
 
 from __future__ import annotations
@@ -14,12 +37,15 @@ from datetime import datetime
 from typing import Any
 
 from .errors import ChSmrError
-from .model import Reading, Standard, TimeSource
+from .model import Reading, Standard, SubMeterKind, SubMeterReading, TimeSource
 from .obis import BY_CODE, CATALOGUE, ID_CODES, Quantity
 
 TOPIC_PREFIX = "dt"
 TOPIC_SUFFIX = "ds"
 DEFAULT_TOPIC_FILTER = "dt/+/+/ds"
+# The metadata object of a sub-meter message, next to "meter".
+SUBMETER_KEY = "submeter"
+_KINDS = {kind.value: kind for kind in SubMeterKind}
 
 _PARTIAL_OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}$")
 _MQTT_FORBIDDEN = re.compile(r"[/+#\x00]")
@@ -88,7 +114,52 @@ def payload_dict(reading: Reading) -> dict[str, dict[str, Any]]:
 
 def encode_payload(reading: Reading) -> str:
     """The CH-SMR payload as compact JSON text."""
-    return json.dumps(payload_dict(reading), separators=(",", ":"), ensure_ascii=False)
+    return _json(payload_dict(reading))
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def submeter_ids(reading: Reading) -> list[str]:
+    """The ``<id_ims>`` of each of the reading's sub-meters, in order: its own id, else
+    ``<meter id>-<channel>``; a channel whose id another channel has too (test meters do
+    that) gets ``-<channel>`` appended, so that no two share a topic."""
+    ids = [sub.meter_id or f"{reading.meter_id}-{sub.channel}" for sub in reading.submeters]
+    return [
+        f"{id_ims}-{sub.channel}" if ids.count(id_ims) > 1 else id_ims
+        for id_ims, sub in zip(ids, reading.submeters, strict=True)
+    ]
+
+
+def submeter_payload_dict(
+    reading: Reading, submeter: SubMeterReading, id_ims: str
+) -> dict[str, Any]:
+    """The CH-SMR message of one sub-meter (see the module docstring)."""
+    metadata: dict[str, Any] = {
+        "channel": submeter.channel,
+        "kind": submeter.kind.value,
+        "unit": submeter.unit,
+    }
+    if submeter.device_type is not None:
+        metadata["device_type"] = submeter.device_type
+    metadata["parent"] = reading.meter_id
+    return {
+        "meter": {
+            "ts": format_timestamp(submeter.timestamp),
+            "96.1.1": id_ims,
+            submeter.code: submeter.value,
+        },
+        SUBMETER_KEY: metadata,
+    }
+
+
+def submeter_payloads(reading: Reading, group: str) -> list[tuple[str, str]]:
+    """(topic, JSON payload) of each sub-meter of a reading; empty when it has none."""
+    return [
+        (topic_for(group, id_ims), _json(submeter_payload_dict(reading, submeter, id_ims)))
+        for submeter, id_ims in zip(reading.submeters, submeter_ids(reading), strict=True)
+    ]
 
 
 def _kilo_codes(values: Mapping[str, float]) -> set[str]:
@@ -160,6 +231,13 @@ def decode_payload(
         for code in _kilo_codes(values):
             values[code] = values[code] / 1000
 
+    metadata = document.get(SUBMETER_KEY)
+    submeter = _submeter(metadata, values, meter_id, timestamp)
+    if submeter is not None and isinstance(metadata, dict):
+        # A sub-meter's message is a reading of its electricity meter, as it was published.
+        parent = metadata.get("parent")
+        if isinstance(parent, str) and parent.strip():
+            meter_id, id_obis = parent.strip(), "96.1.1"
     return Reading(
         timestamp=timestamp,
         meter_id=meter_id,
@@ -167,6 +245,35 @@ def decode_payload(
         id_obis=id_obis,
         time_source=TimeSource.METER,
         frame=raw,
+        submeters=() if submeter is None else (submeter,),
+    )
+
+
+def _submeter(
+    metadata: object, values: dict[str, float], meter_id: str, timestamp: datetime
+) -> SubMeterReading | None:
+    """The sub-meter a message with ``"submeter"`` metadata is about; its value moves from
+    ``values`` into it. Metadata that does not fit is ignored, like other metadata."""
+    if not isinstance(metadata, dict):
+        return None
+    code = next((code for code in ("24.2.1", "24.2.3") if code in values), None)
+    channel = metadata.get("channel")
+    unit = metadata.get("unit")
+    device_type = metadata.get("device_type")
+    if code is None or type(channel) is not int or not (unit is None or isinstance(unit, str)):
+        return None
+    kind = metadata.get("kind")
+    return SubMeterReading(
+        channel=channel,
+        kind=_KINDS.get(kind, SubMeterKind.UNKNOWN)
+        if isinstance(kind, str)
+        else SubMeterKind.UNKNOWN,
+        value=values.pop(code),
+        unit=unit,
+        timestamp=timestamp,
+        meter_id=meter_id,
+        device_type=device_type if type(device_type) is int else None,
+        code=code,
     )
 
 

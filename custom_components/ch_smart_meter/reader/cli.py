@@ -4,8 +4,10 @@
     python -m custom_components.ch_smart_meter.cli read --standard dsmr --port /dev/ttyUSB0
     python -m custom_components.ch_smart_meter.cli simulate --standard dsmr --tcp 2001
 
-``decode`` and ``read`` print one CH-SMR payload (JSON) per reading on standard output and
-nothing else, so the output can be piped; rejected frames, connection changes and
+``decode`` and ``read`` print one CH-SMR payload (JSON) per reading, then one per sub-meter
+of the reading (gas, water, heat: the messages a republisher sends on their own topics),
+on standard output and nothing else, so
+the output can be piped; rejected frames, connection changes and
 messages go to standard error. Exit codes: 0 at least one reading (or a simulator that
 ran), 1 none, 2 usage error. Keys given on the command line are never printed.
 """
@@ -84,7 +86,12 @@ def _print_result(result: DecodeResult, streams: _Streams, spec: StandardSpec) -
             if notice not in streams.notices:
                 streams.notices.add(notice)
                 print(f"notice: {notice}", file=streams.err, flush=True)
-        print(chsmr.encode_payload(result), file=streams.out, flush=True)
+        # A push of sub-meter values only, from a meter that named itself nowhere yet,
+        # has no message of its own (it would carry neither a value nor an id).
+        if result.values or result.meter_id or not result.submeters:
+            print(chsmr.encode_payload(result), file=streams.out, flush=True)
+        for _, payload in chsmr.submeter_payloads(result, "cli"):
+            print(payload, file=streams.out, flush=True)
         return True
     where = f" ({result.position})" if result.position else ""
     print(

@@ -22,6 +22,8 @@ class Quantity(StrEnum):
     CURRENT = "current"
     POWER_FACTOR = "power_factor"
     FREQUENCY = "frequency"
+    TARIFF = "tariff"  # the number of the active tariff (1, 2, ...)
+    COUNT = "count"  # events counted by the meter (power failures, voltage sags)
 
 
 UNITS: dict[Quantity, str | None] = {
@@ -34,6 +36,8 @@ UNITS: dict[Quantity, str | None] = {
     Quantity.CURRENT: "A",
     Quantity.POWER_FACTOR: None,
     Quantity.FREQUENCY: "Hz",
+    Quantity.TARIFF: None,
+    Quantity.COUNT: None,
 }
 
 
@@ -225,12 +229,28 @@ CATALOGUE: tuple[ObisEntry, ...] = (
     ),
     _entry("13.7.0", "power_factor", "Power factor", _Q.POWER_FACTOR, 0.001, None),
     _entry("14.7.0", "frequency", "Frequency", _Q.FREQUENCY, 0.01, None),
+    # What the electricity meter says about itself (DSMR; DLMS where pushed): "grid
+    # operators may publish more values" than Tables 1 and 2.
+    _entry("96.14.0", "tariff", "Active tariff", _Q.TARIFF, 1, None),
+    _entry("96.7.21", "power_failures", "Power failures", _Q.COUNT, 1, None),
+    _entry("96.7.9", "long_power_failures", "Long power failures", _Q.COUNT, 1, None),
+    _entry("32.32.0", "voltage_sags_l1", "Voltage sags L1", _Q.COUNT, 1, None, 1),
+    _entry("52.32.0", "voltage_sags_l2", "Voltage sags L2", _Q.COUNT, 1, None, 2),
+    _entry("72.32.0", "voltage_sags_l3", "Voltage sags L3", _Q.COUNT, 1, None, 3),
+    _entry("32.36.0", "voltage_swells_l1", "Voltage swells L1", _Q.COUNT, 1, None, 1),
+    _entry("52.36.0", "voltage_swells_l2", "Voltage swells L2", _Q.COUNT, 1, None, 2),
+    _entry("72.36.0", "voltage_swells_l3", "Voltage swells L3", _Q.COUNT, 1, None, 3),
 )
 
 BY_CODE: dict[str, ObisEntry] = {entry.code: entry for entry in CATALOGUE}
 
 # The codes that identify a meter; they are strings, never sensor values.
 ID_CODES: tuple[str, ...] = ("96.1.1", "42.0.0")
+
+# Numbers a meter counts or indicates rather than measures. Meters send them as abstract
+# objects (0-0:96.14.0) as well as electricity ones (1-0:32.32.0); one that cannot be read
+# is left out, it never costs the reading its measured values.
+STATUS_QUANTITIES: frozenset[Quantity] = frozenset({Quantity.TARIFF, Quantity.COUNT})
 
 
 def partial_code(reference: str) -> str:

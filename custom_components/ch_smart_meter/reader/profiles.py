@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
-from .model import Standard
+from .model import CUBIC_METRE, Standard
 from .spec import Profile
 
 
@@ -54,6 +55,14 @@ _BASE_EXPONENTS: dict[Kind, int] = {
     Kind.POWER_FACTOR: -3,
     Kind.FREQUENCY: -2,
 }
+
+
+class SubMeterScale(NamedTuple):
+    """How a meter's M-Bus sub-meter values (0-n:24.2.1) scale when the push carries no
+    scaler-unit: value = raw x 10^exponent, in ``unit``."""
+
+    exponent: int
+    unit: str
 
 
 def _exponents(**overrides: int) -> Mapping[Kind, int]:
@@ -100,6 +109,8 @@ class MeterProfile:
     value_maps: Mapping[int, tuple[str | None, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # Sub-meter values pushed without scaler-unit; None: raw numbers without a unit.
+    submeter_scale: SubMeterScale | None = None
 
 
 # Netz Burgenland configures its E450 to push bare values (layout C): voltages (V),
@@ -142,6 +153,11 @@ LG_E450 = MeterProfile(
     current_exponents=(-2, 0),
     siblings=("lg-e570", "lg-e360"),
     value_maps=MappingProxyType({11: _BURGENLAND_11, 14: _BURGENLAND_14}),
+    # The E450 copies an M-Bus meter's value into 0-n:24.2.1 with the scaler and unit of
+    # the meter's own record; the one public push (SCS, a Swiss water meter, raw 30545)
+    # carries neither. Wired M-Bus water and gas meters count litres (VIF 0x13: 10^-3 m³),
+    # so 30545 is read as 30.545 m³. Likely, not confirmed: a push with attribute 3 wins.
+    submeter_scale=SubMeterScale(-3, CUBIC_METRE),
 )
 LG_E570 = MeterProfile(
     id="lg-e570",

@@ -12,7 +12,10 @@ Bytes in, :class:`~..model.Reading` and :class:`~..model.RejectedFrame` out:
    known; without a tag (or without the key) the plaintext must parse completely, or the key
    is wrong. The invocation counter must increase (replays are dropped).
 4. The data-notification, its layout (:mod:`.layouts`), the meter profile
-   (:mod:`..profiles`) and the exact conversion to CH-SMR units (:mod:`.scaling`).
+   (:mod:`..profiles`) and the exact conversion to CH-SMR units (:mod:`.scaling`); the
+   M-Bus sub-meters' entries (:mod:`.submeters`). A push of sub-meter values only (the
+   E450 pushes them on their own) is a reading without values, of the meter this stream
+   last named when it names none itself.
 
 One decoder per byte stream. Feeding byte by byte gives what feeding one chunk gives: all
 decisions depend on the bytes, never on how they were cut.
@@ -47,7 +50,7 @@ from ..profiles import (
     sibling,
 )
 from ..spec import DecoderOptions
-from . import cipher, cosem_time, layouts, notification, scaling
+from . import cipher, cosem_time, layouts, notification, scaling, submeters
 from .axdr import ObjectListMemo
 
 _RAW_STARTS = raw.STARTS
@@ -124,6 +127,8 @@ class DlmsStreamDecoder:
         # The meter profile of the last reading and how it was chosen: for diagnostics.
         self.last_profile: str | None = None
         self.last_detection: Detection | None = None
+        # (meter id, its CH-SMR field) of the last push that named the meter.
+        self._meter: tuple[str, str] | None = None
 
     # -- StreamDecoder -------------------------------------------------------------------
 
@@ -430,12 +435,23 @@ class DlmsStreamDecoder:
                 scaled = self._scale(entries, profile, detection)
         if detection is not Detection.USER:
             profile = sibling(profile, scaled.voltage_exponent, scaled.current_exponent)
-        if not scaled.values:
+        if not scaled.values and not scaled.submeters:
             raise UnsupportedFrame(
                 f"the push ({content.layout.value} layout) carries no electricity values"
             )
         meter_id, id_obis = _meter_id(scaled.identities, profile, system_title)
+        if meter_id:
+            self._meter = meter_id, id_obis
+        elif self._meter is not None:
+            meter_id, id_obis = self._meter
         timestamp, time_source = self._timestamp(parsed, content, scaled)
+        readings = (
+            submeters.read(
+                scaled.submeters, content.capture_times, profile, timestamp, options.timezone
+            )
+            if scaled.submeters
+            else ()
+        )
         self.last_profile = profile.id
         self.last_detection = detection
         return Reading(
@@ -448,6 +464,7 @@ class DlmsStreamDecoder:
             model=_model(profile, detection, scaled.identities),
             frame=frame,
             notices=notices,
+            submeters=readings,
         )
 
     def _scale(

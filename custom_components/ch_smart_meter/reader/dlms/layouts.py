@@ -4,7 +4,9 @@
   configuration): ``structure{E0, E1, ...}`` where E0 is the push setup's object list, an
   array of ``{class_id, logical_name, attribute_index, data_index}``; element *i* is the value
   of definition *i* (definition 0 is the list itself). Attribute 3 of a register is its
-  scaler-unit, which then applies to its attribute 2.
+  scaler-unit, which then applies to its attribute 2; attribute 5 of an extended register
+  (an M-Bus sub-meter's value 0-n:24.2.1) is the time the value was captured; attribute 9
+  of an M-Bus client (0-n:24.1.0) is the sub-meter's EN 13757-3 device type.
 * **(B) OBIS/value pairs** (Kamstrup ``Kamstrup_V0001``, Austrian Kaifa/Sagemcom): a flat
   structure of ``octet-string(6) OBIS, value`` pairs, possibly with a list id first and
   null-data padding; also ``structure{OBIS, value}`` items (Aidon, ZMF100).
@@ -29,8 +31,11 @@ CLASS_EXTENDED_REGISTER = 4
 CLASS_DEMAND_REGISTER = 5
 CLASS_CLOCK = 8
 CLASS_PUSH_SETUP = 40
+CLASS_MBUS_CLIENT = 72
 ATTRIBUTE_VALUE = 2
 ATTRIBUTE_SCALER_UNIT = 3
+ATTRIBUTE_CAPTURE_TIME = 5  # of an extended register
+ATTRIBUTE_DEVICE_TYPE = 9  # of an M-Bus client
 _SCALED_CLASSES = frozenset({CLASS_REGISTER, CLASS_EXTENDED_REGISTER, CLASS_DEMAND_REGISTER})
 _SEQUENCES = (tuple, list)
 # Fewer OBIS/value pairs than this in a flat list is a values-only list that happens to
@@ -67,6 +72,8 @@ class PushContent(NamedTuple):
     # Aidon/Kaifa), found while listing: they choose the meter profile.
     logical_name: axdr.Value = None
     list_object: axdr.Value = None
+    # (logical name, capture time) of extended registers whose attribute 5 is pushed.
+    capture_times: tuple[tuple[bytes, axdr.Value], ...] = ()
 
 
 def _is_logical_name(obis: bytes) -> bool:
@@ -150,6 +157,8 @@ class _Template(NamedTuple):
     values: tuple[tuple[int, bytes], ...]
     # (index in the push, logical name) of each register's scaler-unit (attribute 3).
     scaler_units: tuple[tuple[int, bytes], ...]
+    # (index in the push, logical name) of each extended register's capture time.
+    capture_times: tuple[tuple[int, bytes], ...]
     # Indexes of the logical device name and the list id object, if pushed.
     logical_name: int | None
     list_object: int | None
@@ -162,6 +171,7 @@ def _template(definitions: list[Any], count: int) -> _Template:
         )
     values: list[tuple[int, bytes]] = []
     scaler_units: list[tuple[int, bytes]] = []
+    capture_times: list[tuple[int, bytes]] = []
     logical_name_index = list_object_index = None
     for index, definition in enumerate(definitions):
         if type(definition) is not tuple or len(definition) < 3:
@@ -179,7 +189,17 @@ def _template(definitions: list[Any], count: int) -> _Template:
                 list_object_index = index
         elif attribute == ATTRIBUTE_SCALER_UNIT and class_id in _SCALED_CLASSES:
             scaler_units.append((index, logical_name))
-    return _Template(tuple(values), tuple(scaler_units), logical_name_index, list_object_index)
+        elif attribute == ATTRIBUTE_CAPTURE_TIME and class_id == CLASS_EXTENDED_REGISTER:
+            capture_times.append((index, logical_name))
+        elif attribute == ATTRIBUTE_DEVICE_TYPE and class_id == CLASS_MBUS_CLIENT:
+            values.append((index, logical_name))  # the value that matters of an M-Bus client
+    return _Template(
+        tuple(values),
+        tuple(scaler_units),
+        tuple(capture_times),
+        logical_name_index,
+        list_object_index,
+    )
 
 
 def _apply(template: _Template, items: Sequence[Any]) -> PushContent:
@@ -198,6 +218,9 @@ def _apply(template: _Template, items: Sequence[Any]) -> PushContent:
         entries,
         logical_name=None if logical_name is None else items[logical_name],
         list_object=None if list_object is None else items[list_object],
+        capture_times=tuple((obis, items[i]) for i, obis in template.capture_times)
+        if template.capture_times
+        else (),
     )
 
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from ..errors import ImplausibleValue
 from ..numbers import to_float
+from ..obis import BY_CODE, STATUS_QUANTITIES
 from ..profiles import Kind, MeterProfile
 from .axdr import Float32, Value
 from .layouts import Entry
@@ -117,6 +118,8 @@ class Scaled(NamedTuple):
     # The exponents used for voltages/currents sent without scaler-unit (None: none sent).
     voltage_exponent: int | None = None
     current_exponent: int | None = None
+    # The entries of the M-Bus sub-meters (0-n with n > 0), for :mod:`.submeters`.
+    submeters: tuple[Entry, ...] = ()
 
 
 def text_of(value: Value) -> str | None:
@@ -141,6 +144,25 @@ class _Pending(NamedTuple):
     raw: int | float
 
 
+def status_number(value: Value) -> int | None:
+    """A tariff or counter as a number: an integer, or digits or a big-endian number in an
+    octet-string (DSMR-style meters push the tariff as ``"0001"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        value = value.encode("latin-1")
+    if isinstance(value, bytes) and value:
+        if value.isdigit():
+            return int(value)
+        if len(value) <= 4:
+            return int.from_bytes(value, "big")
+    return None
+
+
+# The objects of an M-Bus channel 0-n (n > 0) read as sub-meters.
+SUBMETER_CODES = frozenset({"24.1.0", "96.1.0", "96.1.1", "24.2.1", "24.2.3"})
+
+
 class Action(Enum):
     """What to do with an entry of a push."""
 
@@ -148,6 +170,8 @@ class Action(Enum):
     IDENTITY = auto()
     CLOCK = auto()
     SKIP = auto()
+    STATUS = auto()  # tariff, counters: a whole number
+    SUBMETER = auto()  # an object of an M-Bus channel
 
 
 class Plan(NamedTuple):
@@ -164,15 +188,23 @@ def _plan(obis: bytes, profile: MeterProfile) -> Plan:
     """What to do with the entries of ``obis`` under ``profile``."""
     code = partial(obis)
     group_a = obis[0]
+    entry = BY_CODE.get(code)
+    status = entry is not None and entry.quantity in STATUS_QUANTITIES
     if group_a == 0:
         if obis[2] == 1 and obis[3] == 0 and obis[4] == 0:
             return Plan(Action.CLOCK, code, None, None)
-        # Channels B > 0 are M-Bus sub-meters (gas, water), not this meter.
-        return Plan(Action.IDENTITY if obis[1] == 0 else Action.SKIP, code, None, None)
+        if obis[1] != 0:  # channels B > 0 are M-Bus sub-meters (gas, water), not this meter
+            action = Action.SUBMETER if code in SUBMETER_CODES else Action.SKIP
+            return Plan(action, code, None, None)
+        if status:
+            return Plan(Action.STATUS, code, 0, None)
+        return Plan(Action.IDENTITY, code, None, None)
     if group_a != 1:
         return Plan(Action.SKIP, code, None, None)
     kind = KINDS.get(obis[2] << 8 | obis[3])
     if kind is None:
+        if status:  # voltage sags and swells
+            return Plan(Action.STATUS, code, 0, None)
         # 1-1:0.0.5 meter number, 1-1:96.1.1 meter type, 1-1:0.2.129 list id.
         return Plan(Action.IDENTITY if obis[2] in (0, 96) else Action.SKIP, code, None, None)
     if code in profile.code_exponents:
@@ -204,6 +236,7 @@ def scale(
     clock: bytes | None = None
     # Voltages and currents without scaler-unit: scaled once the exponents are known.
     unscaled: list[_Pending] = []
+    submeters: list[Entry] = []
     for obis, value, scaler, unit in entries:
         action, code, exponent, kind = _plan(obis, profile)
         if action is Action.NUMBER:
@@ -238,13 +271,19 @@ def scale(
             and len(value) == 12
         ):
             clock = value
+        elif action is Action.STATUS:
+            number = status_number(value)
+            if number is not None and code not in values:
+                values[code] = to_float(number, scaler or 0)
+        elif action is Action.SUBMETER:
+            submeters.append((obis, value, scaler, unit))
     if not unscaled:
-        return Scaled(values, identities, clock)
+        return Scaled(values, identities, clock, submeters=tuple(submeters))
+    learned, voltage_exponent, current_exponent = _resolve(
+        unscaled, values, profile, trusted=trusted, learned=learned_current_exponent
+    )
     return Scaled(
-        values,
-        identities,
-        clock,
-        *_resolve(unscaled, values, profile, trusted=trusted, learned=learned_current_exponent),
+        values, identities, clock, learned, voltage_exponent, current_exponent, tuple(submeters)
     )
 
 

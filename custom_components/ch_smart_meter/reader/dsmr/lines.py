@@ -3,7 +3,13 @@
 ``A-B:C.D.E(value*unit)``: electricity lines (A = 1) whose C.D.E is in the OBIS catalogue
 become values in CH-SMR units; tariff registers (1.8.x, 2.8.x) are also kept as exact
 decimals, so that a missing total is their exact sum; a few abstract objects (time, meter
-id, versions) are read for the reading's metadata; everything else is skipped.
+id, versions) are read for the reading's metadata, the tariff indicator and the failure
+counters (0-0:96.14.0, 96.7.21, 96.7.9) as catalogue values. The rest of what a meter says
+is read into typed extras (:mod:`.extras`): the M-Bus channels 0-n (device type 24.1.0, id
+96.1.0 or 96.1.1, value 24.2.1 / 24.2.3 with its capture time, the DSMR 2.2/3 profile
+24.3.0 whose value is on the next line), the text messages 96.13.x and the power failure
+log 99.97.0. A line of these that cannot be read is left out: it never costs the reading
+the electricity meter's values. Everything else is skipped.
 
 A meter repeats most lines verbatim from one telegram to the next (identification,
 versions, meter id, counters, idle registers, unchanged phases), so the outcome of a line
@@ -23,8 +29,9 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 from ..errors import MalformedFrame
+from ..model import CUBIC_METRE, GIGAJOULE, KILOWATT_HOUR
 from ..numbers import Exact
-from ..obis import BY_CODE, Quantity
+from ..obis import BY_CODE, STATUS_QUANTITIES, Quantity
 
 
 class LineKind(IntEnum):
@@ -38,21 +45,49 @@ class LineKind(IntEnum):
     DEVICE_NAME = 5
     VERSION = 6
     BELGIAN_VERSION = 7
+    # The typed extras of a reading (:mod:`.extras`), from here on.
+    MBUS_TYPE = 8  # 0-n:24.1.0, the EN 13757-3 device type of channel n
+    MBUS_ID = 9  # 0-n:96.1.0 (0-n:96.1.1 in Belgium)
+    MBUS_VALUE = 10  # 0-n:24.2.1 / 24.2.3: (capture time)(value*unit)
+    MBUS_PROFILE = 11  # 0-n:24.3.0 of DSMR 2.2/3: its value is the next line
+    CONTINUATION = 12  # "(value)", the line after a 24.3.0 header
+    TEXT = 13  # 0-0:96.13.x, a hex-encoded text or code message
+    EVENTS = 14  # 1-0:99.97.0, the long power failure log
 
 
 # Lines that carry a register value; the others carry text (the group as sent).
 VALUE_KINDS: Final = frozenset({LineKind.VALUE, LineKind.TARIFF})
 
 
+class SubValue(NamedTuple):
+    """A sub-meter value as sent: its capture time (the text), the number (``None`` in a
+    DSMR 2.2/3 profile header: it is on the next line), the unit it is read in and the power
+    of ten from the number's unit to that one (Wh -> kWh: -3)."""
+
+    time: str
+    number: Exact | None
+    unit: str | None
+    exponent: int = 0
+
+
+# One entry of the power failure log as sent: (end time text, duration in seconds).
+type FailureText = tuple[str, int]
+
+
 class ParsedLine(NamedTuple):
     """What one line says."""
 
     kind: LineKind
-    # The catalogue code (value kinds) or the group text as sent (text kinds).
+    # The catalogue code (value kinds), the group text as sent (metadata kinds) or the
+    # partial code (extras).
     code: str = ""
     value: float | None = None  # None: not shown (no value, or out of its bounds)
     total: str | None = None  # a tariff register: the total it is summed into
     exact: Exact = Exact(0, 0)
+    channel: int = 0  # the M-Bus channel (B) of a sub-meter line
+    text: str = ""  # a message (decoded), or a sub-meter's type or id as sent
+    sub: SubValue | None = None
+    failures: tuple[FailureText, ...] = ()
 
 
 SKIPPED: Final = ParsedLine(LineKind.SKIP)
@@ -82,6 +117,8 @@ _UNIT_EXPONENTS: Final[Mapping[Quantity, Mapping[str, int]]] = {
     Quantity.CURRENT: _spellings(A=0),
     Quantity.FREQUENCY: _spellings(Hz=0),
     Quantity.POWER_FACTOR: _spellings(),
+    Quantity.TARIFF: _spellings(),
+    Quantity.COUNT: _spellings(),
 }
 
 # Quantities with a physical upper bound: a value above it is not what the line claims
@@ -97,6 +134,29 @@ _ABSTRACT_LINES: Final = {
     "42.0.0": LineKind.DEVICE_NAME,
     "96.1.4": LineKind.BELGIAN_VERSION,
 }
+# The objects of an M-Bus channel 0-n (n = 1..4 in DSMR; channels up to 9 are taken).
+_MBUS_LINES: Final = {
+    "24.1.0": LineKind.MBUS_TYPE,
+    "96.1.0": LineKind.MBUS_ID,
+    "96.1.1": LineKind.MBUS_ID,
+    "24.2.1": LineKind.MBUS_VALUE,
+    "24.2.3": LineKind.MBUS_VALUE,
+    "24.3.0": LineKind.MBUS_PROFILE,
+}
+_MAX_CHANNEL: Final = 9
+_FAILURE_LOG: Final = "99.97.0"
+# Sub-meter units, in lower case -> (the unit of the reading, power of ten to it).
+_SUBMETER_UNITS: Final[Mapping[str, tuple[str, int]]] = {
+    "m3": (CUBIC_METRE, 0),
+    CUBIC_METRE: (CUBIC_METRE, 0),
+    "dm3": (CUBIC_METRE, -3),
+    "l": (CUBIC_METRE, -3),
+    "kwh": (KILOWATT_HOUR, 0),
+    "wh": (KILOWATT_HOUR, -3),
+    "mwh": (KILOWATT_HOUR, 3),
+    "gj": (GIGAJOULE, 0),
+    "mj": (GIGAJOULE, -3),
+}
 _SHORT_DIGITS: Final = 300  # no meter sends more; int() of text takes up to 4300
 
 
@@ -110,9 +170,25 @@ class LineRule:
     units: Mapping[str, int] = field(default_factory=dict)
     total: str | None = None  # a tariff register: summed into this total if it is missing
     upper: float = math.inf
+    channel: int = 0  # the M-Bus channel of a sub-meter line
+    # A status number (tariff, counters): left out when unreadable instead of refusing
+    # the telegram.
+    lenient: bool = False
 
 
 _SKIP_RULE: Final = LineRule(LineKind.SKIP)
+
+
+def _value_rule(kind: LineKind, code: str, quantity: Quantity, total: str | None) -> LineRule:
+    return LineRule(
+        kind,
+        code,
+        quantity,
+        _UNIT_EXPONENTS[quantity],
+        total,
+        _UPPER_BOUNDS.get(quantity, math.inf),
+        lenient=quantity in STATUS_QUANTITIES,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -134,46 +210,55 @@ def classify(reference: str) -> LineRule:
     a, b = int(medium), int(channel)
     if code == "0.2.8":  # 1-3:0.2.8, the P1 version
         return LineRule(LineKind.VERSION, code)
-    if a == 0 and b == 0:
-        kind = _ABSTRACT_LINES.get(code)
-        return _SKIP_RULE if kind is None else LineRule(kind, code)
+    if a == 0:
+        return _abstract_rule(code, b)
     if a != 1:
-        return _SKIP_RULE  # M-Bus channels (gas, water, heat)
+        return _SKIP_RULE
+    if code == _FAILURE_LOG:
+        return LineRule(LineKind.EVENTS, code)
     c_d, _, e = code.rpartition(".")
     total = _TOTALS.get(c_d) if e != "0" else None
     entry = BY_CODE.get(code)
     if entry is not None and entry.quantity is not Quantity.IDENTIFIER:
-        quantity, kind = entry.quantity, LineKind.VALUE
-    elif total is not None:
-        quantity, kind = Quantity.ACTIVE_ENERGY, LineKind.TARIFF
-    else:
+        return _value_rule(LineKind.VALUE, code, entry.quantity, total)
+    if total is not None:
+        return _value_rule(LineKind.TARIFF, code, Quantity.ACTIVE_ENERGY, total)
+    return _SKIP_RULE
+
+
+def _abstract_rule(code: str, channel: int) -> LineRule:
+    """Abstract objects: the meter's own (B = 0) or those of its M-Bus channel B."""
+    if channel:
+        kind = _MBUS_LINES.get(code)
+        if kind is None or channel > _MAX_CHANNEL:
+            return _SKIP_RULE
+        return LineRule(kind, code, channel=channel)
+    kind = _ABSTRACT_LINES.get(code)
+    if kind is not None:
+        return LineRule(kind, code)
+    if code.startswith("96.13."):
+        return LineRule(LineKind.TEXT, code)
+    entry = BY_CODE.get(code)
+    if entry is None or entry.quantity not in STATUS_QUANTITIES:
         return _SKIP_RULE
-    upper = _UPPER_BOUNDS.get(quantity, math.inf)
-    return LineRule(kind, code, quantity, _UNIT_EXPONENTS[quantity], total, upper)
-
-
-def _unit_exponent(rule: LineRule, unit: str, line: str) -> int:
-    exponent = rule.units.get(unit)
-    if exponent is None:
-        exponent = rule.units.get(unit.lower())  # an unusual letter case
-    if exponent is None:
-        raise MalformedFrame(
-            f"unit {unit!r} is not a {rule.quantity.value} unit in {line.strip()!r}"
-        )
-    return exponent
+    return _value_rule(LineKind.VALUE, code, entry.quantity, None)
 
 
 @lru_cache(maxsize=512)  # a telegram has ~20-60 lines; ~half change every second
 def parse_line(line: str) -> ParsedLine:
     """What one telegram line says (raises MalformedFrame when it is not readable)."""
     reference, bracket, rest = line.partition("(")
-    if not bracket or not reference:
-        return SKIPPED  # blank line, end line, continuation of a V2.2 gas profile
+    if not bracket:
+        return SKIPPED  # blank line, end line
+    if not reference:
+        return _continuation(rest)
     rule = classify(reference)
     kind = rule.kind
     if kind is LineKind.SKIP:
         return SKIPPED
     close = rest.rfind(")")
+    if kind >= LineKind.MBUS_TYPE:
+        return SKIPPED if close < 0 else _extra_line(rule, rest[:close])
     if close < 0:
         raise MalformedFrame(f"no closing parenthesis: {line.strip()!r}")
     group = rest[:close]
@@ -184,19 +269,108 @@ def parse_line(line: str) -> ParsedLine:
     number, _, unit = group.partition("*")
     if not number:
         return SKIPPED  # "()": no value
-    exponent = _unit_exponent(rule, unit, line)
-    # Digits with at most one decimal point; float() alone would also take "1e3", "nan"
-    # or "-1". (Text is latin-1: isdigit() also takes "¹²³", which int() refuses.)
-    whole, _, fraction = number.partition(".")
-    digits = whole + fraction
-    if not (digits.isdigit() and digits.isascii()):
+    exponent = rule.units.get(unit)
+    if exponent is None:
+        exponent = rule.units.get(unit.lower())  # an unusual letter case
+    read = read_number(number)
+    if exponent is None or read is None:
+        if rule.lenient:
+            return SKIPPED
+        if exponent is None:
+            raise MalformedFrame(
+                f"unit {unit!r} is not a {rule.quantity.value} unit in {line.strip()!r}"
+            )
         raise MalformedFrame(f"not a number: {line.strip()!r}")
-    # int() of text refuses more than sys.get_int_max_str_digits() digits; Decimal does not.
-    integer = int(digits) if len(digits) <= _SHORT_DIGITS else int(Decimal(digits))
-    exact = Exact(integer, exponent - len(fraction))
+    exact = Exact(read.integer, read.power + exponent)
     value = exact.to_float()
     shown = value if kind is LineKind.VALUE and value <= rule.upper else None
     return ParsedLine(kind, rule.code, shown, rule.total, exact)
+
+
+def read_number(number: str) -> Exact | None:
+    """Digits with at most one decimal point, exactly; ``None`` for anything else.
+
+    float() alone would also take "1e3", "nan" or "-1". (Text is latin-1: isdigit() also
+    takes "¹²³", which int() refuses.)
+    """
+    whole, _, fraction = number.partition(".")
+    digits = whole + fraction
+    if not (digits.isdigit() and digits.isascii()):
+        return None
+    # int() of text refuses more than sys.get_int_max_str_digits() digits; Decimal does not.
+    integer = int(digits) if len(digits) <= _SHORT_DIGITS else int(Decimal(digits))
+    return Exact(integer, -len(fraction))
+
+
+def _continuation(rest: str) -> ParsedLine:
+    """``(value)``: the value of the DSMR 2.2/3 gas profile header on the line before."""
+    close = rest.rfind(")")
+    number = read_number(rest[:close]) if close >= 0 else None
+    if number is None:
+        return SKIPPED
+    return ParsedLine(LineKind.CONTINUATION, sub=SubValue("", number, None))
+
+
+def _extra_line(rule: LineRule, group: str) -> ParsedLine:
+    """A line of the typed extras; one that cannot be read is skipped."""
+    kind = rule.kind
+    if kind is LineKind.TEXT:
+        text = message_text(group)
+        return SKIPPED if text is None else ParsedLine(kind, rule.code, text=text)
+    if kind is LineKind.MBUS_TYPE or kind is LineKind.MBUS_ID:
+        return ParsedLine(kind, rule.code, channel=rule.channel, text=group) if group else SKIPPED
+    groups = group.split(")(")
+    if kind is LineKind.MBUS_VALUE:
+        if len(groups) < 2:
+            return SKIPPED  # a value without its capture time
+        number, _, unit = groups[-1].partition("*")
+        read = read_number(number)
+        if read is None:
+            return SKIPPED
+        name, exponent = submeter_unit(unit)
+        sub = SubValue(groups[0], read, name, exponent)
+        return ParsedLine(kind, rule.code, channel=rule.channel, sub=sub)
+    if kind is LineKind.MBUS_PROFILE:
+        # (capture time)(status)(capture period)(number of values)(value's code)(unit)
+        if len(groups) < 6:
+            return SKIPPED
+        code = classify(groups[4]).code or "24.2.1"
+        name, exponent = submeter_unit(groups[5])
+        sub = SubValue(groups[0], None, name, exponent)
+        return ParsedLine(kind, code, channel=rule.channel, sub=sub)
+    # The failure log: (count)(0-0:96.7.19)(end time)(duration*s)...
+    failures = []
+    for end, duration in zip(groups[2::2], groups[3::2], strict=False):
+        seconds = read_number(duration.partition("*")[0])
+        if seconds is not None and seconds.power == 0:
+            failures.append((end, seconds.integer))
+    return ParsedLine(kind, rule.code, failures=tuple(failures)) if failures else SKIPPED
+
+
+def submeter_unit(text: str) -> tuple[str | None, int]:
+    """A sub-meter unit as sent -> (the unit of the reading, power of ten to it); an unknown
+    unit is kept as sent, no unit is ``None``."""
+    if not text:
+        return None, 0
+    return _SUBMETER_UNITS.get(text.lower(), (text, 0))
+
+
+def message_text(group: str) -> str | None:
+    """A text message (COSEM octet string, sent hex-encoded), decoded; ``None`` when empty.
+
+    Not hex: the text as sent. Bytes that are not UTF-8 are read as latin-1.
+    """
+    try:
+        raw = bytes.fromhex(group)
+    except ValueError:
+        return group.strip() or None
+    raw = raw.strip(b"\x00 ")
+    if not raw:
+        return None
+    try:
+        return raw.decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip() or None
 
 
 # --------------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ Decoding rules
   zero-pad); no digits at all is the legacy DSMR 2.2/3 form, accepted when the telegram
   has at least one value line.
 * Values: every electricity line (A = 1) whose C.D.E is in :data:`obis.BY_CODE`, in CH-SMR
-  units (:mod:`.lines`). Without a 1.8.0 (2.8.0) line, 1.8.0 (2.8.0) is the exact sum of
-  the tariff registers 1.8.1, 1.8.2, ... (2.8.x). M-Bus channels (gas, water, heat) are
-  skipped.
+  units (:mod:`.lines`), and the tariff indicator and failure counters of the abstract
+  objects (0-0:96.14.0, 96.7.21, 96.7.9). Without a 1.8.0 (2.8.0) line, 1.8.0 (2.8.0) is
+  the exact sum of the tariff registers 1.8.1, 1.8.2, ... (2.8.x).
+* Extras (:mod:`.extras`): the sub-meters of the M-Bus channels (gas, water, heat) with
+  their own capture times, the text messages and the power failure log.
 * Meter id: 0-0:96.1.1 (hex-encoded text), else 0-0:42.0.0 (Smarty), else the
   identification line. Manufacturer from the FLAG id of the identification line.
 * Time: ``YYMMDDhhmmssX`` with X = S (+02:00) or W (+01:00); other forms are local time
@@ -28,7 +30,8 @@ Decoding rules
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
 from ..crc import crc16_arc
 from ..dlms import cipher
@@ -37,7 +40,8 @@ from ..framing.dsmr import DsmrFramer
 from ..model import DecodeResult, Reading, RejectedFrame, TimeSource
 from ..numbers import Exact, exact_sum
 from ..spec import DecoderOptions
-from .lines import VALUE_KINDS, LineKind, hex_text, parse_line, parse_time
+from .extras import Extras, read_extras
+from .lines import VALUE_KINDS, LineKind, ParsedLine, hex_text, parse_line, parse_time
 from .variants import (
     MANUFACTURERS,
     DsmrVariant,
@@ -45,6 +49,8 @@ from .variants import (
     read_identification,
     recognise_variant,
 )
+
+_NO_EXTRAS: Final = Extras((), MappingProxyType({}), ())
 
 
 def check_crc(telegram: bytes) -> bool:
@@ -111,6 +117,7 @@ def decode_telegram(
     timestamp_text = equipment_id = device_name = None
     version = ""
     belgian = False
+    extra_lines: list[ParsedLine] = []  # sub-meters, text, failure log: read at the end
     for line in lines[1:]:
         parsed = parse_line(line)
         kind = parsed.kind
@@ -129,6 +136,8 @@ def decode_telegram(
             version = parsed.code
         elif kind is LineKind.BELGIAN_VERSION:
             belgian = True
+        elif kind is not LineKind.SKIP:
+            extra_lines.append(parsed)
     for total, registers in tariffs.items():
         if total not in values:
             values[total] = exact_sum(registers.values())
@@ -146,6 +155,7 @@ def decode_telegram(
     if timestamp is None:
         timestamp = options.clock().astimezone(options.timezone)
         time_source = TimeSource.HOST
+    extras = read_extras(tuple(extra_lines), options.timezone) if extra_lines else _NO_EXTRAS
     reading = Reading(
         timestamp=timestamp,
         meter_id=meter.value,
@@ -155,6 +165,9 @@ def decode_telegram(
         manufacturer=MANUFACTURERS.get(identification.flag, fallback_manufacturer),
         model=identification.model or None,
         frame=telegram if raw is None else raw,
+        submeters=extras.submeters,
+        text=dict(extras.text),  # the remembered extras are shared: each reading its own
+        events=extras.events,
     )
     return reading, variant
 

@@ -8,6 +8,9 @@ currents F3(0): integer amps), in the order of that standard, and the CRC-16/ARC
 ``Decimal``, ``int``, ``str`` or ``float``; they are rounded half-up to the resolution of the
 line (so a current of 4.6 A is written ``005*A``, as a real 5.0.2 meter does).
 
+M-Bus sub-meters (gas, water, heat) are written per channel as a DSMR 5.0.2 meter does:
+``0-n:24.1.0(type)``, ``0-n:96.1.0(hex id)``, ``0-n:24.2.1(capture time)(value*unit)``.
+
 ``encrypt_smarty`` wraps a telegram in the Luxembourg "Smarty" envelope: a raw DLMS
 general-glo-ciphering APDU (security control 0x30, AES-128-GCM, 12-byte tag).
 """
@@ -92,6 +95,57 @@ LINE_FORMATS: dict[str, _LineFormat] = {
 _TARIFF_AFTER = "4.8.0"  # the tariff line follows the energy registers
 _STATUS_AFTER = "4.7.0"  # failure counters and text message follow the powers
 
+# The counters ``status_lines`` writes (those of the dsmr-reader DSMR 5 example), by
+# partial OBIS code, with their references.
+STATUS_COUNTERS: dict[str, int] = {
+    "96.7.21": 4,
+    "96.7.9": 2,
+    "32.32.0": 2,
+    "52.32.0": 1,
+    "72.32.0": 0,
+    "32.36.0": 0,
+    "52.36.0": 3,
+    "72.36.0": 0,
+}
+_STATUS_REFERENCES = {"96.7.21": "0-0:96.7.21", "96.7.9": "0-0:96.7.9"}
+# The failure log that ``status_lines`` writes after the failure counters.
+STATUS_FAILURE_LOG = "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)"
+
+# EN 13757-3 device types of the sub-meters the encoder writes.
+GAS, HEAT, WATER = 3, 4, 7
+
+
+@dataclass(frozen=True, slots=True)
+class MbusChannel:
+    """One sub-meter on M-Bus channel ``channel`` (1-4): its last value and capture time.
+
+    ``value`` is in ``unit`` as written (``m3``, ``GJ``, ``kWh``), with ``decimals``
+    decimals after at least five integer digits; ``captured`` must be aware.
+    """
+
+    channel: int
+    device_type: int
+    meter_id: str
+    value: Number
+    captured: datetime
+    unit: str = "m3"
+    decimals: int = 3
+    code: str = "24.2.1"  # 24.2.3: the Belgian gas volume
+
+
+def mbus_lines(channel: MbusChannel) -> list[str]:
+    """The three lines of one M-Bus channel."""
+    prefix = f"0-{channel.channel}:"
+    quantum = Decimal(1).scaleb(-channel.decimals)
+    value = _decimal(channel.value).quantize(quantum, rounding=ROUND_HALF_UP)
+    width = 5 + (channel.decimals + 1 if channel.decimals else 0)
+    return [
+        f"{prefix}24.1.0({channel.device_type:03d})",
+        f"{prefix}96.1.0({hex_text(channel.meter_id)})",
+        f"{prefix}{channel.code}({timestamp_text(channel.captured)})"
+        f"({value:0{width}f}*{channel.unit})",
+    ]
+
 
 def _decimal(value: Number) -> Decimal:
     if isinstance(value, float):
@@ -146,6 +200,7 @@ def encode_telegram(
     gas_m3: Number | None = None,
     gas_timestamp: datetime | None = None,
     gas_id: str = DEFAULT_GAS_ID,
+    submeters: Sequence[MbusChannel] = (),
     crc: bool = True,
 ) -> bytes:
     """A complete DSMR 5.0.2 telegram, ``/`` to ``!CCCC\\r\\n``.
@@ -156,8 +211,9 @@ def encode_telegram(
     ``version=None`` omits the ``1-3:0.2.8`` line; ``equipment_id=""`` omits ``0-0:96.1.1``;
     ``status_lines`` adds the power-failure, sag/swell and text-message objects a real meter
     sends; ``extra_lines`` (without CRLF) are inserted before the M-Bus objects; ``gas_m3``
-    adds an M-Bus channel 1 gas meter; ``crc=False`` ends the telegram with a bare ``!`` as
-    DSMR 2.2/3 meters do.
+    adds an M-Bus channel 1 gas meter (captured at the last 5-minute mark unless
+    ``gas_timestamp`` says otherwise); ``submeters`` adds the given M-Bus channels after it;
+    ``crc=False`` ends the telegram with a bare ``!`` as DSMR 2.2/3 meters do.
     """
     unknown = sorted(set(values) - set(LINE_FORMATS))
     if unknown:
@@ -174,33 +230,21 @@ def encode_telegram(
         if code == _TARIFF_AFTER:
             lines.append(f"0-0:96.14.0({tariff:04d})")
         elif code == _STATUS_AFTER and status_lines:
-            lines.extend(
-                (
-                    "0-0:96.7.21(00004)",
-                    "0-0:96.7.9(00002)",
-                    "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)",
-                    "1-0:32.32.0(00002)",
-                    "1-0:52.32.0(00001)",
-                    "1-0:72.32.0(00000)",
-                    "1-0:32.36.0(00000)",
-                    "1-0:52.36.0(00003)",
-                    "1-0:72.36.0(00000)",
-                    "0-0:96.13.0()",
-                )
-            )
+            for counter, count in STATUS_COUNTERS.items():
+                reference = _STATUS_REFERENCES.get(counter, f"1-0:{counter}")
+                lines.append(f"{reference}({count:05d})")
+                if counter == "96.7.9":
+                    lines.append(STATUS_FAILURE_LOG)
+            lines.append("0-0:96.13.0()")
     lines.extend(extra_lines)
+    channels = list(submeters)
     if gas_m3 is not None:
-        gas_value = _decimal(gas_m3).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
         gas_time = gas_timestamp or timestamp.replace(
             minute=timestamp.minute - timestamp.minute % 5, second=0, microsecond=0
         )
-        lines.extend(
-            (
-                "0-1:24.1.0(003)",
-                f"0-1:96.1.0({hex_text(gas_id)})",
-                f"0-1:24.2.1({timestamp_text(gas_time)})({gas_value:09f}*m3)",
-            )
-        )
+        channels.insert(0, MbusChannel(1, GAS, gas_id, gas_m3, gas_time))
+    for channel in channels:
+        lines.extend(mbus_lines(channel))
     body = ("\r\n".join(lines) + "\r\n!").encode("latin-1")
     if not crc:
         return body + b"\r\n"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -58,12 +59,22 @@ def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
 
 
+# The tariff in force at an instant: 1 (low) or 2 (high), as DSMR's 0-0:96.14.0 says.
+type Tariff = Callable[[datetime], int]
+
+
 def tariff_at(moment: datetime) -> int:
     """DSMR tariff indicator: 2 (high) Monday to Friday 07:00-20:00, 1 (low) otherwise."""
     local = moment.astimezone(SWISS_TIME)
     if local.weekday() < 5 and 7 <= local.hour < 20:
         return 2
     return 1
+
+
+def daily_tariff(high_from: int, high_until: int, moment: datetime) -> int:
+    """2 (high) every day from ``high_from`` to ``high_until`` o'clock Swiss time, else 1
+    (bind the hours with ``functools.partial``)."""
+    return 2 if high_from <= moment.astimezone(SWISS_TIME).hour < high_until else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +144,8 @@ def split_watts(total: int, weights: tuple[float, ...]) -> tuple[int, ...]:
 class HouseholdModel:
     """A three-phase household with a solar roof; call :meth:`step` with increasing instants.
 
-    ``peak_solar_w`` is the roof's peak power; ``base_load_w`` the always-on consumption.
+    ``peak_solar_w`` is the roof's peak power; ``base_load_w`` the always-on consumption;
+    ``tariff`` decides which register (tariff 1 or 2) counts the energy of an instant.
     """
 
     def __init__(
@@ -142,8 +154,10 @@ class HouseholdModel:
         *,
         peak_solar_w: float = 8000.0,
         base_load_w: float = 180.0,
+        tariff: Tariff = tariff_at,
     ) -> None:
         self.seed = seed
+        self.tariff = tariff
         self.peak_solar_w = peak_solar_w
         self.base_load_w = base_load_w
         rng = random.Random(f"{seed}/registers")
@@ -245,7 +259,7 @@ class HouseholdModel:
         reactive_import = round(0.18 * load)  # motors and power supplies: inductive
         reactive_export = round(0.03 * solar)  # the inverter's reactive power set point
 
-        tariff = tariff_at(moment)
+        tariff = self.tariff(moment)
         if self._last is not None and moment > self._last:
             elapsed = moment - self._last
             micros = (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds

@@ -32,13 +32,18 @@ class SourceOptions:
     ``key``: encrypt frames (Smarty envelope for DSMR, general-glo-ciphering for DLMS);
     ``authentication_key``: for standards whose AK is secret (the Smarty AK is public);
     ``model``: which meter model, for standards with several (P1 DLMS: ``lg-e360`` or
-    ``iskra-am550``); ``None`` is the standard's usual one.
+    ``iskra-am550``); ``None`` is the standard's usual one. DSMR only: ``submeters``, the
+    kinds of the M-Bus sub-meters on channels 1, 2, ... (``"gas"``, ``"water"``,
+    ``"heat"``); ``tariff_hours``, the high tariff every day from hour to hour (Swiss time)
+    instead of the household's weekday schedule.
     """
 
     seed: int = 1
     key: bytes | None = None
     authentication_key: bytes | None = None
     model: str | None = None
+    submeters: tuple[str, ...] = ()
+    tariff_hours: tuple[int, int] | None = None
 
 
 class FrameSource(Protocol):

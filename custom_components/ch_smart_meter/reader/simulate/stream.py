@@ -3,7 +3,9 @@
 ``simulator://<standard>?interval=1&seed=1&encrypted=0`` with optional ``key=<hex>``
 (implies encrypted; without it an encrypted simulator uses the public :data:`DEMO_KEY`),
 ``auth_key=<hex>``, ``acceleration=60`` (simulated seconds per second) and
-``start=<ISO 8601>`` (simulated time of the first frame). The stream is a
+``start=<ISO 8601>`` (simulated time of the first frame). DSMR only: ``submeters=gas,water``
+(M-Bus sub-meters on channels 1, 2, ...: gas, water, heat) and ``tariff=7-21`` (the high
+tariff every day from 07:00 to 21:00 Swiss time). The stream is a
 :class:`~..transport.ByteStream` like a serial port: reads return the meter's frames as
 they fall due; writes reach the simulated meter (polled standards answer them).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -24,14 +26,28 @@ from ..standards import get_spec
 from ..transport import READ_SIZE, ChunkReceiver, receive_by_reading, redact_url, register_opener
 from .meters import available_standards, create_source
 from .source import DEMO_KEY, Simulator, SourceOptions
+from .submeters import KINDS as SUBMETER_KINDS
 
 SCHEME: Final = "simulator"
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 _KNOWN_PARAMETERS: Final = frozenset(
-    {"interval", "seed", "encrypted", "key", "auth_key", "acceleration", "start"}
+    {
+        "interval",
+        "seed",
+        "encrypted",
+        "key",
+        "auth_key",
+        "acceleration",
+        "start",
+        "submeters",
+        "tariff",
+    }
 )
+# Parameters only the simulated DSMR meter understands.
+_DSMR_PARAMETERS: Final = frozenset({"submeters", "tariff"})
+_MAX_CHANNELS: Final = 4  # DSMR's M-Bus channels
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +61,17 @@ class SimulatorUrl:
     authentication_key: bytes | None = None
     acceleration: float = 1.0
     start: datetime | None = None
+    submeters: tuple[str, ...] = ()
+    tariff_hours: tuple[int, int] | None = None
 
     def source_options(self) -> SourceOptions:
         """The options of the simulated meter."""
         return SourceOptions(
-            seed=self.seed, key=self.key, authentication_key=self.authentication_key
+            seed=self.seed,
+            key=self.key,
+            authentication_key=self.authentication_key,
+            submeters=self.submeters,
+            tariff_hours=self.tariff_hours,
         )
 
 
@@ -60,6 +82,8 @@ def simulator_url(
     seed: int = 1,
     encrypted: bool = False,
     acceleration: float | None = None,
+    submeters: Sequence[str] = (),
+    tariff_hours: tuple[int, int] | None = None,
 ) -> str:
     """The address of a simulated meter (without key: an encrypted one uses the demo key);
     parameters at their defaults are left out (``simulator://dsmr``)."""
@@ -72,6 +96,10 @@ def simulator_url(
         query["encrypted"] = "1"
     if acceleration is not None:
         query["acceleration"] = f"{acceleration:g}"
+    if submeters:
+        query["submeters"] = ",".join(submeters)
+    if tariff_hours is not None:
+        query["tariff"] = f"{tariff_hours[0]}-{tariff_hours[1]}"
     address = f"{SCHEME}://{Standard(standard).value}"
     return f"{address}?{urllib.parse.urlencode(query)}" if query else address
 
@@ -130,7 +158,44 @@ def parse_simulator_url(url: str) -> SimulatorUrl:
             raise TransportError("simulator: start must be an ISO 8601 time") from err
         if start.tzinfo is None:
             raise TransportError("simulator: start needs a UTC offset")
-    return SimulatorUrl(standard, interval, seed, key, authentication_key, acceleration, start)
+    dsmr_only = sorted(_DSMR_PARAMETERS & set(parameters))
+    if dsmr_only and standard is not Standard.DSMR:
+        raise TransportError(f"simulator: {', '.join(dsmr_only)} only for dsmr")
+    return SimulatorUrl(
+        standard,
+        interval,
+        seed,
+        key,
+        authentication_key,
+        acceleration,
+        start,
+        _submeters(parameters.get("submeters", "")),
+        _tariff_hours(parameters.get("tariff")),
+    )
+
+
+def _submeters(text: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip().lower() for kind in text.split(",") if kind.strip())
+    unknown = sorted(set(kinds) - set(SUBMETER_KINDS))
+    if unknown:
+        names = ", ".join(SUBMETER_KINDS)
+        raise TransportError(f"simulator: unknown sub-meter {', '.join(unknown)} (known: {names})")
+    if len(kinds) > _MAX_CHANNELS:
+        raise TransportError(f"simulator: at most {_MAX_CHANNELS} sub-meters")
+    return kinds
+
+
+def _tariff_hours(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, dash, last = text.partition("-")
+    try:
+        hours = (int(first), int(last))
+    except ValueError:
+        hours = (0, 0)
+    if not dash or not 0 <= hours[0] < hours[1] <= 24:
+        raise TransportError("simulator: tariff must be hours like 7-21 (high tariff from-until)")
+    return hours
 
 
 class SimulatedStream:

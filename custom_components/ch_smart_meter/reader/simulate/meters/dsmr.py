@@ -1,17 +1,20 @@
-"""A simulated P1 DSMR 5.0.2 meter (three phases, solar roof), plain or Smarty-encrypted."""
+"""A simulated P1 DSMR 5.0.2 meter (three phases, solar roof), plain or Smarty-encrypted,
+optionally with M-Bus sub-meters (gas, water, heat) and a daily tariff schedule."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Final
 
 from ...dlms.cipher import SMARTY_AUTHENTICATION_KEY
 from ...model import Standard
 from ..dsmr_telegram import encode_telegram, encrypt_smarty
-from ..household import HouseholdModel
+from ..household import HouseholdModel, daily_tariff, tariff_at
 from ..source import SourceOptions
+from ..submeters import SubMeterModel
 
 # The objects of a DSMR 5.0.2 base telegram (the encoder writes them in the standard's order).
 DSMR_CODES: Final = (
@@ -53,10 +56,18 @@ class DsmrSource:
 
     options: SourceOptions
     model: HouseholdModel = field(init=False)
+    submeters: list[SubMeterModel] = field(init=False)
     counter: int = field(init=False)  # invocation counter of the next encrypted frame
 
     def __post_init__(self) -> None:
-        self.model = HouseholdModel(self.options.seed)
+        options = self.options
+        hours = options.tariff_hours
+        tariff = tariff_at if hours is None else partial(daily_tariff, *hours)
+        self.model = HouseholdModel(options.seed, tariff=tariff)
+        self.submeters = [
+            SubMeterModel(kind, channel, options.seed)
+            for channel, kind in enumerate(options.submeters, start=1)
+        ]
         self.counter = 1 + random.Random(f"{self.options.seed}/counter").randrange(2**20)
 
     @property
@@ -79,6 +90,7 @@ class DsmrSource:
             equipment_id=self.meter_id,
             tariff=state.tariff,
             identification=IDENTIFICATION,
+            submeters=[submeter.channel_at(state.timestamp) for submeter in self.submeters],
         )
 
     def frame_at(self, moment: datetime) -> bytes:
