@@ -32,6 +32,7 @@ class Reason(StrEnum):
     NO_VALID_FRAME = "no_valid_frame"
     NO_ANSWER = "no_answer"
     KEY_REJECTED = "key_rejected"
+    NOTHING_DETECTED = "nothing_detected"
 
 
 class ReaderError(Exception):
