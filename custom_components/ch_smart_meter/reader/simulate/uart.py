@@ -23,8 +23,8 @@ returns the pair's (the slave's) settings. The pty driver keeps the speed, CSTOP
 PARODD, CMSPAR and the input flags, but forces CS8 and clears PARENB on every change, so
 even parity and 7 data bits cannot be read back. The line takes those two from
 :func:`..transport.observe_serial_opens` when the reader runs in this process (tests,
-the demo); a reader in another process is assumed to use the meter's data bits and
-parity at whatever speed and stop bits it set.
+the demo). For a reader in another process the line assumes the meter's data bits, and
+the meter's parity unless the terminal shows odd, mark or space parity.
 
 The same driver rule explains why "a Linux pty refuses a second 8E1 open". glibc's
 ``tcsetattr`` (2.36 here) reads the settings before and after its TCSETS and fails with
