@@ -3,13 +3,15 @@
     python -m custom_components.ch_smart_meter.cli decode --standard dsmr capture.bin
     python -m custom_components.ch_smart_meter.cli read --standard dsmr --port /dev/ttyUSB0
     python -m custom_components.ch_smart_meter.cli simulate --standard dsmr --tcp 2001
+    python -m custom_components.ch_smart_meter.cli detect --port /dev/ttyUSB0
 
 ``decode`` and ``read`` print one CH-SMR payload (JSON) per reading, then one per sub-meter
 of the reading (gas, water, heat: the messages a republisher sends on their own topics),
-on standard output and nothing else, so
-the output can be piped; rejected frames, connection changes and
-messages go to standard error. Exit codes: 0 at least one reading (or a simulator that
-ran), 1 none, 2 usage error. Keys given on the command line are never printed.
+on standard output and nothing else, so the output can be piped; rejected frames,
+connection changes and messages go to standard error. ``detect`` prints one JSON object
+(standard, serial format, whether a key is needed) and its progress on standard error.
+Exit codes: 0 at least one reading (or a simulator that ran, or a meter detected), 1 none,
+2 usage error. Keys given on the command line are never printed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +28,8 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from . import chsmr
-from .errors import InvalidKey, ReaderError
+from .detect import NothingDetected, Progress, Timing, detect
+from .errors import InvalidKey, ReaderError, TransportError
 from .model import DecodeResult, Reading, SerialSettings, Standard
 from .session import MeterSession
 from .simulate import stream as _simulator_scheme  # noqa: F401 - read simulator:// ports
@@ -33,6 +37,7 @@ from .simulate.meters import available_standards, create_source
 from .simulate.outputs import Output, PtyOutput, TcpOutput, run
 from .simulate.replay import load_capture, parse_hex_text, replay_source
 from .simulate.source import FrameSource, Simulator, SourceOptions
+from .simulate.uart import SimulatedLine, parse_format
 from .spec import Carrier, DecoderOptions, StandardSpec
 from .standards import STANDARDS, get_spec
 from .transport import READ_SIZE, redact_url
@@ -245,13 +250,20 @@ def _simulated_source(spec: StandardSpec, args: argparse.Namespace) -> FrameSour
         seed=args.seed,
         key=_key(spec, "--key", args.key),
         authentication_key=_key(spec, "--auth-key", args.auth_key),
+        model=args.model,
     )
-    return create_source(spec.standard, options)
+    try:
+        return create_source(spec.standard, options)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 async def _simulate(simulator: Simulator, args: argparse.Namespace, streams: _Streams) -> None:
     output: Output
-    if args.pty:
+    if args.line_format is not None:
+        line = SimulatedLine(simulator, args.line_format)
+        output, where = line, f"{line.path} (the meter sends at {args.line_format.describe()})"
+    elif args.pty:
         pty = PtyOutput(simulator)
         output, where = pty, pty.path
     else:
@@ -273,6 +285,8 @@ def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
         raise UsageError("--interval must be positive")
     if args.acceleration <= 0:
         raise UsageError("--acceleration must be positive")
+    if args.line_format is not None and not args.pty:
+        raise UsageError("--line-format needs --pty (a simulated serial line)")
     start = None
     if args.start is not None:
         try:
@@ -296,6 +310,32 @@ def _command_simulate(args: argparse.Namespace, streams: _Streams) -> int:
     return EXIT_OK
 
 
+# -- detect --------------------------------------------------------------------------
+
+
+def _command_detect(args: argparse.Namespace, streams: _Streams) -> int:
+    if args.budget <= 0 or args.cadence <= 0:
+        raise UsageError("--budget and --cadence must be positive")
+
+    def progress(step: Progress) -> None:
+        print(step.describe(), file=streams.err, flush=True)
+
+    search = detect(
+        args.port, on_progress=progress, budget=args.budget, timing=Timing(cadence=args.cadence)
+    )
+    try:
+        detection = asyncio.run(search)
+    except NothingDetected as err:
+        print(f"no meter recognised in {err.seconds:.0f} s: {err.detail}", file=streams.err)
+        return EXIT_NO_READING
+    except TransportError as err:
+        print(f"error: {err.message}", file=streams.err)
+        return EXIT_NO_READING
+    print(json.dumps(detection.as_dict()), file=streams.out, flush=True)
+    print(f"recognised in {detection.seconds:.1f} s", file=streams.err)
+    return EXIT_OK
+
+
 # -- command line --------------------------------------------------------------------
 
 
@@ -309,6 +349,13 @@ def _add_standard_and_keys(parser: argparse.ArgumentParser) -> None:
         help="encryption key (GUEK), 32 hex digits; MEP: the MBK (20 characters or 40 hex digits)",
     )
     parser.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK), 32 hex digits")
+
+
+def _serial_format(text: str) -> SerialSettings:
+    try:
+        return parse_format(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -358,6 +405,28 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--replay", metavar="FILE", help="send the frames of a capture")
     simulate.add_argument("--hex", action="store_true", help="the replayed file holds hex text")
     simulate.add_argument("--count", type=_positive_int, help="stop after N frames")
+    simulate.add_argument("--model", help="the meter model of a DLMS standard (e.g. lg-e450-mbus)")
+    simulate.add_argument(
+        "--line-format",
+        type=_serial_format,
+        metavar="FORMAT",
+        help='with --pty: the meter sends at FORMAT (e.g. "2400 8E1") through a simulated '
+        "serial line; a reader at another format receives what a real UART would",
+    )
+
+    detect_ = commands.add_parser(
+        "detect", help="find the standard and serial format of the meter on a port"
+    )
+    detect_.add_argument("--port", required=True, metavar="URL", help="device path or URL")
+    detect_.add_argument(
+        "--budget", type=float, default=60.0, help="give up after S seconds (default 60)"
+    )
+    detect_.add_argument(
+        "--cadence",
+        type=float,
+        default=Timing().cadence,
+        help="the longest push interval to wait for at each format (default 10 s)",
+    )
     return parser
 
 
@@ -365,6 +434,7 @@ _COMMANDS: Final = {
     "decode": _command_decode,
     "read": _command_read,
     "simulate": _command_simulate,
+    "detect": _command_detect,
 }
 
 

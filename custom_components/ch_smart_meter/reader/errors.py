@@ -35,6 +35,7 @@ class Reason(StrEnum):
     KEY_REJECTED = "key_rejected"
     REQUEST_REFUSED = "request_refused"
     TLS_REQUIRED = "tls_required"
+    NOTHING_DETECTED = "nothing_detected"
 
 
 class ReaderError(Exception):

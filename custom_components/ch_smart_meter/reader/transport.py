@@ -84,9 +84,11 @@ _ERRNO_DETAILS: Final[dict[int, str]] = {
 
 type ChunkReceiver = Callable[[bytes], None]
 type Opener = Callable[[str], Awaitable[ByteStream]]
+type OpenObserver = Callable[[str, SerialSettings], None]
 
 # Schemes opened by something else than serialx (see register_opener).
 _OPENERS: dict[str, Opener] = {}
+_OPEN_OBSERVERS: list[OpenObserver] = []
 
 
 async def receive_by_reading(stream: ByteStream, receiver: ChunkReceiver) -> None:
@@ -165,6 +167,23 @@ def is_serial_url(url: str) -> bool:
 def register_opener(scheme: str, opener: Opener) -> None:
     """Let ``opener`` open the addresses of ``scheme`` (e.g. ``simulator://``)."""
     _OPENERS[scheme.lower()] = opener
+
+
+def observe_serial_opens(observer: OpenObserver) -> Callable[[], None]:
+    """Tell ``observer`` the address and character format of every port this process is
+    about to open through serialx; returns the function that stops it.
+
+    For simulated serial lines: a Linux pseudo-terminal keeps the speed and stop bits a
+    reader sets but drops its parity and data bits (the pty driver forces CS8 without
+    PARENB), so a simulated UART behind one cannot read them back from the terminal.
+    """
+    _OPEN_OBSERVERS.append(observer)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError):
+            _OPEN_OBSERVERS.remove(observer)
+
+    return stop
 
 
 def describe_os_error(err: BaseException) -> str:
@@ -378,6 +397,8 @@ async def _open_serialx(
     description = redact_url(url)
     scheme = url_scheme(url)
     kwargs = _serial_kwargs(serial)
+    for observer in tuple(_OPEN_OBSERVERS):
+        observer(url, serial or SerialSettings())
     if scheme in _SERIALX_SCHEMES:
         connect_timeout = min(connect_timeout, CONNECT_TIMEOUTS.get(scheme, connect_timeout))
         kwargs["connect_timeout"] = connect_timeout

@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any, Final
 
 from ..errors import FrameError, KeyRejected, KeyRequired, NoAnswer, TlsRequired
-from ..model import RejectedFrame, SerialSettings
+from ..model import DecodeResult, RejectedFrame, SerialSettings
 from ..polling import Emit, Link
 from ..spec import DecoderOptions
 from .message import (
@@ -60,6 +60,8 @@ SEGMENT: Final = 117  # bytes per piece of a long answer
 SEGMENT_GAP: Final = 0.025
 REQUEST_SPACING: Final = 0.1  # the meter serves at most one request per 100 ms
 KEY_RETRY: Final = 60.0
+# Seals the one read that asks whether a MEP meter is there when no key is known.
+BLANK_KEY: Final = bytes(16)
 # Resynchronisations and dropped answers one read may take before the cycle gives up.
 MAX_RESYNCHRONISATIONS: Final = 2
 MAX_DROPPED: Final = 1
@@ -123,11 +125,11 @@ class MepPoller:
 
     async def poll(self, link: Link, emit: Emit) -> None:
         """One reading cycle (with the identification reads on a new connection)."""
-        if self._key is None:
-            emit(RejectedFrame(KeyRequired("the MEP key (MBK) is needed to read this meter")))
-            return
         loop = asyncio.get_running_loop()
         if loop.time() < self._refused_until:
+            return
+        if self._key is None:
+            await self._ask_without_key(link, emit)
             return
         try:
             await self._identify(link, emit)
@@ -163,6 +165,26 @@ class MepPoller:
         }
 
     # -- the dialogue -----------------------------------------------------------------
+
+    async def _ask_without_key(self, link: Link, emit: Emit) -> None:
+        """No key: one read sealed with a blank key. A MEP meter answers it with an
+        authentication failure, which proves the meter is there and needs its key (what
+        detection and the set-up check report); no answer proves nothing."""
+        required = KeyRequired("the MEP key (MBK) is needed to read this meter")
+
+        def as_required(result: DecodeResult) -> None:
+            if isinstance(result, RejectedFrame) and isinstance(result.error, KeyRejected):
+                emit(RejectedFrame(required, result.frame, position=result.position))
+            else:
+                emit(result)  # anything else (noise that framed, TLS) as it is
+
+        self._key = BLANK_KEY
+        try:
+            await self._read(link, as_required, self._knowledge.identification_reads()[0])
+        except _CycleOver:
+            pass
+        finally:
+            self._key = None
 
     async def _identify(self, link: Link, emit: Emit) -> None:
         knowledge = self._knowledge

@@ -47,6 +47,7 @@ DEMO_MBK: Final = b"SIMULATED-MEP-KEY-01"
 MAX_MESSAGE: Final = 476
 _WINDOW: Final = 8  # sequence numbers accepted ahead of the last one
 _MEASUREMENT_PERIOD: Final = timedelta(seconds=2)
+_INTER_CHARACTER: Final = timedelta(milliseconds=500)
 
 OK, UNRECOGNISED, NO_PERMISSION, NOT_POSSIBLE, INAPPROPRIATE = 0x00, 0x01, 0x03, 0x04, 0x05
 AUTHENTICATION_FAILURE, BAD_SEQUENCE, INVALID_STATE = 0x0B, 0x0C, 0x0A
@@ -73,6 +74,7 @@ class MepSource:
     _household: HouseholdModel = field(init=False, repr=False)
     _measured_at: datetime | None = field(default=None, init=False)
     _pending: bytearray = field(default_factory=bytearray, init=False, repr=False)
+    _last_input: datetime | None = field(default=None, init=False, repr=False)
     _drop: int = field(default=0, init=False)
     _corrupt: int = field(default=0, init=False)
 
@@ -110,6 +112,11 @@ class MepSource:
 
     def respond(self, request: bytes, moment: datetime) -> bytes:
         """The answers to every request completed by ``request`` (bytes may come in pieces)."""
+        # C12.18's inter-character timeout: a pause ends a message that never completed
+        # (another reader's bytes, a request cut short).
+        if self._last_input is not None and moment - self._last_input > _INTER_CHARACTER:
+            self._pending.clear()
+        self._last_input = moment
         self._pending += request
         answers = bytearray()
         while len(self._pending) >= 2:
