@@ -37,9 +37,6 @@ from ..framing.gbt import GbtReassembler
 from ..framing.scan import NOISE, Reassembled, Scan, ScanKind
 from ..model import DecodeResult, Reading, RejectedFrame, Standard, TimeSource
 from ..profiles import (
-    BY_ID,
-    GENERIC,
-    MANUFACTURERS,
     Detection,
     MeterProfile,
     detect,
@@ -47,7 +44,7 @@ from ..profiles import (
     sibling,
 )
 from ..spec import DecoderOptions
-from . import cipher, cosem_time, layouts, notification, scaling
+from . import cipher, cosem_time, identity, layouts, notification, scaling
 from .axdr import ObjectListMemo
 
 _RAW_STARTS = raw.STARTS
@@ -57,9 +54,6 @@ _DSMR_START = raw.DSMR_START
 _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
 MAX_RAW_APDU = raw.MAX_APDU
-
-# The meter type of Nordic/Austrian lists (Kaifa "MA304H3E", Aidon "6525").
-MODEL_CODE = "96.1.7"
 
 SWAPPED_KEYS_NOTICE = (
     "the encryption key (GUEK) and the authentication key (GAK) are swapped: "
@@ -411,17 +405,17 @@ class DlmsStreamDecoder:
         options = self._options
         self.last_notification = parsed
         content = layouts.split(parsed.body, self._object_list)
-        logical_name = _logical_name(content)
+        logical_name = identity.logical_name(content)
         profile, detection = detect(
             self._config.standard,
             override=options.profile,
-            list_id=_list_id(content),
+            list_id=identity.list_id(content),
             logical_name=logical_name,
             system_title=system_title,
         )
         entries = content.entries
         if content.layout is layouts.Layout.VALUES_ONLY:
-            entries, profile = _map_values(content, profile)
+            entries, profile = identity.map_values(content, profile)
         scaled = self._scale(entries, profile, detection)
         if profile.model_code and detection is not Detection.USER:
             refined = refine(profile, scaled.identities.get(profile.model_code))
@@ -434,7 +428,7 @@ class DlmsStreamDecoder:
             raise UnsupportedFrame(
                 f"the push ({content.layout.value} layout) carries no electricity values"
             )
-        meter_id, id_obis = _meter_id(scaled.identities, profile, system_title)
+        meter_id, id_obis = identity.meter_id(scaled.identities, profile, system_title)
         timestamp, time_source = self._timestamp(parsed, content, scaled)
         self.last_profile = profile.id
         self.last_detection = detection
@@ -444,8 +438,8 @@ class DlmsStreamDecoder:
             values=scaled.values,
             id_obis=id_obis,
             time_source=time_source,
-            manufacturer=_manufacturer(profile, detection, logical_name, system_title),
-            model=_model(profile, detection, scaled.identities),
+            manufacturer=identity.manufacturer(profile, detection, logical_name, system_title),
+            model=identity.model(profile, detection, scaled.identities),
             frame=frame,
             notices=notices,
         )
@@ -477,103 +471,3 @@ class DlmsStreamDecoder:
                 if moment is not None:
                     return moment, TimeSource.METER
         return self._options.clock(), TimeSource.HOST
-
-
-def _list_id(content: layouts.PushContent) -> str | None:
-    """The list id: the object x-x:0.2.129 (Aidon, Kaifa), or a flat list's leading text."""
-    if content.list_object is not None:
-        return scaling.text_of(content.list_object)
-    return content.list_id
-
-
-def _logical_name(content: layouts.PushContent) -> str | None:
-    if content.logical_name is not None:
-        return scaling.text_of(content.logical_name)
-    if content.layout is layouts.Layout.VALUES_ONLY:
-        # Values-only lists often lead with the logical device name or a list id.
-        return content.list_id
-    return None
-
-
-def _map_values(
-    content: layouts.PushContent, profile: MeterProfile
-) -> tuple[list[layouts.Entry], MeterProfile]:
-    """OBIS codes for a values-only list from the profile (or a sibling) that knows it."""
-    values = content.values
-    for candidate in (profile, *(BY_ID[sibling_id] for sibling_id in profile.siblings)):
-        codes = _value_map(candidate, len(values))
-        if codes is not None:
-            entries: list[layouts.Entry] = [
-                (obis, value, None, None)
-                for obis, value in zip(codes, values, strict=True)
-                if obis is not None
-            ]
-            return entries, candidate
-    raise UnsupportedFrame(
-        f"a push of {len(values)} values without OBIS codes that no meter profile describes "
-        f"(meter taken for: {profile.title})"
-    )
-
-
-_VALUE_MAPS: dict[tuple[str, int], tuple[bytes | None, ...] | None] = {}
-
-
-def _value_map(profile: MeterProfile, count: int) -> tuple[bytes | None, ...] | None:
-    """A profile's values-only map as 6-byte logical names (parsed once)."""
-    key = (profile.id, count)
-    if key not in _VALUE_MAPS:
-        references = profile.value_maps.get(count)
-        _VALUE_MAPS[key] = (
-            None
-            if references is None
-            else tuple(None if r is None else layouts.obis_bytes(r) for r in references)
-        )
-    return _VALUE_MAPS[key]
-
-
-def _meter_id(
-    identities: dict[str, str], profile: MeterProfile, system_title: bytes | None
-) -> tuple[str, str]:
-    """The meter id and the CH-SMR field it stands for.
-
-    The profile lists the candidate objects by preference. For L&G/Iskra that is 0-0:96.1.1
-    (equipment identifier, e.g. "1909113") when pushed, else 0-0:42.0.0 (logical device
-    name, "LGZ1030653520967"), else 0-0:96.1.0 (device id of Austrian/Nordic lists). For
-    Kamstrup it is the meter number 1-1:0.0.5 (their 96.1.1 is the meter type). Anything
-    but the logical device name is published as the equipment identifier 96.1.1. Without
-    any, the system title of a ciphered push stands in.
-    """
-    for code in profile.id_codes:
-        text = identities.get(code)
-        if text:
-            return text, "42.0.0" if code == "42.0.0" else "96.1.1"
-    if system_title is not None:
-        return system_title[:3].decode("latin-1") + system_title[3:].hex().upper(), "96.1.1"
-    return "", "96.1.1"
-
-
-def _manufacturer(
-    profile: MeterProfile,
-    detection: Detection,
-    logical_name: str | None,
-    system_title: bytes | None,
-) -> str | None:
-    """From the meter's own names first; a profile only when the meter identified it."""
-    for source in (logical_name, system_title[:3].decode("latin-1") if system_title else None):
-        if source:
-            name = MANUFACTURERS.get(source[:3])
-            if name:
-                return name
-    if detection is Detection.DEFAULT or profile is GENERIC:
-        return None
-    return profile.manufacturer
-
-
-def _model(profile: MeterProfile, detection: Detection, identities: dict[str, str]) -> str | None:
-    """The meter type the push names (Kamstrup 1-1:96.1.1, Kaifa 96.1.7), else the profile's."""
-    meter_type = identities.get(profile.model_code or MODEL_CODE)
-    if meter_type:
-        return meter_type
-    if detection is Detection.DEFAULT:
-        return None
-    return profile.model
