@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -19,15 +20,21 @@ from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     DecryptionFailed,
+    InconsistentFrame,
     MalformedFrame,
     TruncatedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
+from custom_components.ch_smart_meter.reader.simulate.dlms_meters import SimulatedDlmsMeter
+from custom_components.ch_smart_meter.reader.simulate.dlms_models import LG_E450
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
     encode_telegram,
     encrypt_smarty,
 )
 from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+from custom_components.ch_smart_meter.reader.standards import get_spec
+
+from . import dlms_synthetic as syn
 
 WINTER = timezone(timedelta(hours=1))
 HOST_TIME = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
@@ -216,3 +223,146 @@ def test_silence_ends_a_cut_envelope_at_once() -> None:
     arrival.now += 10.0  # a Smarty meter sends every 10 s
     results = decoder.feed(frames[1])
     assert [_describe(r)[0] for r in results] == ["TruncatedFrame", "reading"]
+
+
+def _dlms(chunks: list[bytes], standard: str = "lg-mbus") -> list[Reading | RejectedFrame]:
+    decoder = get_spec(standard).create_decoder(DecoderOptions(profile="lg-e450"))
+    return [r for chunk in chunks for r in decoder.feed(chunk)] + decoder.flush()
+
+
+def _dlms_both_ways(stream: bytes) -> list[Reading | RejectedFrame]:
+    one = _dlms([stream])
+    by_byte = _dlms([stream[i : i + 1] for i in range(len(stream))])
+    assert [_describe(r) for r in by_byte] == [_describe(r) for r in one]
+    return one
+
+
+def _pushes(count: int) -> list[bytes]:
+    return [syn.notification(syn.e450_body(energy_wh=1000 * n)) for n in range(1, count + 1)]
+
+
+def _energies(results: list[Reading | RejectedFrame]) -> list[float]:
+    return [r.values["1.8.0"] for r in results if isinstance(r, Reading)]
+
+
+@pytest.mark.parametrize("cut", [10, 60, 150])
+def test_a_cut_raw_apdu_costs_only_itself(cut: int) -> None:
+    """APDUs without link layer: a cut one must not turn the rest of the stream off."""
+    apdus = _pushes(5)
+    stream = apdus[0] + apdus[1][:cut] + apdus[2] + apdus[3] + apdus[4]
+    assert _energies(_dlms_both_ways(stream)) == [1.0, 3.0, 4.0, 5.0]
+
+
+def test_a_cut_raw_apdu_behind_llc_headers_costs_only_itself() -> None:
+    apdus = [b"\xe6\xe7\x00" + apdu for apdu in _pushes(4)]
+    stream = apdus[0] + apdus[1][:70] + apdus[2] + apdus[3]
+    assert _energies(_dlms_both_ways(stream)) == [1.0, 3.0, 4.0]
+
+
+def test_a_cut_hdlc_frame_at_the_end_of_input_releases_the_frames_inside_its_span() -> None:
+    """A long frame cut early claims more bytes than the rest of the capture holds."""
+    long_push = syn.hdlc(syn.notification(syn.e450_body(energy_wh=9000, logical_name="L" * 400)))
+    short = [syn.hdlc(apdu) for apdu in _pushes(2)]
+    results = _dlms_both_ways(long_push[:40] + short[0] + short[1])
+    assert _energies(results) == [1.0, 2.0]
+    assert _describe(results[0])[0] == "TruncatedFrame"
+
+
+def test_a_cut_mbus_frame_costs_only_itself() -> None:
+    frames = [b"".join(syn.mbus(apdu, max_segment=100)) for apdu in _pushes(4)]
+    stream = frames[0] + frames[1][:150] + frames[2] + frames[3]
+    assert _energies(_dlms_both_ways(stream)) == [1.0, 3.0, 4.0]
+
+
+def test_half_of_the_frames_damaged_every_good_one_decodes() -> None:
+    rng = random.Random(4)
+    apdus = _pushes(40)
+    stream, good = b"", []
+    for index, frame in enumerate(syn.hdlc(apdu) for apdu in apdus):
+        if index % 2:
+            stream += frame[: rng.randrange(5, len(frame) - 1)]
+        else:
+            good.append(float(index + 1))
+            stream += frame
+    assert _energies(_dlms_both_ways(stream)) == good
+
+
+# --- A push assembled from two pushes ----------------------------------------------------
+
+
+def _e450() -> SimulatedDlmsMeter:
+    return SimulatedDlmsMeter(LG_E450, seed=3)
+
+
+def _e450_decoder(**options: Any) -> Any:
+    return get_spec("lg-mbus").create_decoder(DecoderOptions(**options))
+
+
+def _feed_timed(decoder: Any, arrival: FakeArrival, timed: list[tuple[float, bytes]]) -> list:
+    results = []
+    for moment, chunk in timed:
+        arrival.now = 1000.0 + moment
+        results += decoder.feed(chunk)
+    return results
+
+
+MOMENT = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
+
+
+def test_the_first_block_of_one_push_and_the_rest_of_the_next_give_no_reading() -> None:
+    """The blocks of one push arrive back to back, pushes seconds apart: the silence
+    before the next push ends the unfinished one."""
+    meter = _e450()
+    first, second, third = (meter.push_at(MOMENT + timedelta(seconds=5 * n)) for n in range(3))
+    assert len(first.frames) == 4
+    arrival = FakeArrival()
+    decoder = _e450_decoder(arrival_clock=arrival)
+    timed = [(0.0, first.frames[0])]  # its blocks 2-4 and the next push's block 1 are lost
+    timed += [(5.0 + 0.6 * n, frame) for n, frame in enumerate(second.frames[1:])]
+    timed += [(10.0 + 0.6 * n, frame) for n, frame in enumerate(third.frames)]
+    results = _feed_timed(decoder, arrival, timed)
+    readings = [r for r in results if isinstance(r, Reading)]
+    assert [(r.timestamp, dict(r.values)) for r in readings] == [
+        (third.timestamp, {code: float(value) for code, value in third.values.items()})
+    ]
+    assert all(isinstance(r.error, TruncatedFrame) for r in results if isinstance(r, RejectedFrame))
+
+
+def test_pushes_whose_blocks_arrive_back_to_back_all_decode() -> None:
+    meter = _e450()
+    pushes = [meter.push_at(MOMENT + timedelta(seconds=5 * n)) for n in range(6)]
+    arrival = FakeArrival()
+    decoder = _e450_decoder(arrival_clock=arrival)
+    timed = []
+    for n, push in enumerate(pushes):
+        wire = push.wire
+        # Chunks of 16 bytes, 67 ms apart (2400 baud), the next push 5 s after the first.
+        timed += [
+            (5.0 * n + 0.067 * i, wire[16 * i : 16 * i + 16]) for i in range(len(wire) // 16 + 1)
+        ]
+    results = _feed_timed(decoder, arrival, timed)
+    assert [r.timestamp for r in results] == [push.timestamp for push in pushes]
+
+
+def test_without_an_arrival_clock_the_two_times_of_a_push_must_agree() -> None:
+    """A capture has no time: the push's header time and its clock object tell."""
+    meter = _e450()
+    first, second = (meter.push_at(MOMENT + timedelta(seconds=5 * n)) for n in range(2))
+    results = _e450_decoder().feed(first.frames[0] + b"".join(second.frames[1:]))
+    (rejected,) = results
+    assert isinstance(rejected, RejectedFrame) and isinstance(rejected.error, InconsistentFrame)
+    assert "disagree" in rejected.error.message
+
+
+@pytest.mark.parametrize(("late", "accepted"), [(0, True), (2, True), (4, True), (5, False)])
+def test_a_clock_object_a_little_after_the_header_time_is_fine(late: int, accepted: bool) -> None:
+    meter = _e450()
+    push = meter.push_counts(
+        {"1.8.0": 1, "2.8.0": 2, "3.8.0": 3, "4.8.0": 4, "1.7.0": 5, "2.7.0": 6}
+        | dict.fromkeys(("32.7.0", "52.7.0", "72.7.0"), 230)
+        | dict.fromkeys(("31.7.0", "51.7.0", "71.7.0"), 100),
+        MOMENT,
+        clock=MOMENT + timedelta(seconds=late),
+    )
+    (result,) = _e450_decoder().feed(push.wire)
+    assert isinstance(result, Reading) is accepted

@@ -6,13 +6,18 @@ Bytes in, :class:`~..model.Reading` and :class:`~..model.RejectedFrame` out:
    wired M-Bus long frames (``68 L L 68``), or APDUs without link layer (``E6 E7 00`` LLC
    header, ``DB`` ciphered, ``0F`` notification, ``E0`` block) when the stream starts with
    one and continues back to back. Noise between frames is skipped; a frame failing its
-   checksum is reported once and the decoder resynchronises on the next frame.
+   checksum is reported once and the decoder resynchronises on the next frame, also one
+   that started inside the failed frame's span (a cut frame claims bytes of the next):
+   a damaged frame costs at most itself. A silence on the line (``arrival_clock``) ends
+   whatever was unfinished: the rest of a push never follows seconds later.
 2. Segments: the HDLC S bit, M-Bus CI sequence numbers, then general-block-transfer blocks.
 3. general-glo-ciphering: AES-GCM with the tag checked when the authentication key is
    known; without a tag (or without the key) the plaintext must parse completely, or the key
    is wrong. The invocation counter must increase (replays are dropped).
 4. The data-notification, its layout (:mod:`.layouts`), the meter profile
-   (:mod:`..profiles`) and the exact conversion to CH-SMR units (:mod:`.scaling`).
+   (:mod:`..profiles`) and the exact conversion to CH-SMR units (:mod:`.scaling`). A push
+   that carries its time twice (header and clock object) must agree with itself: parts
+   of two pushes put together do not.
 
 One decoder per byte stream. Feeding byte by byte gives what feeding one chunk gives: all
 decisions depend on the bytes, never on how they were cut.
@@ -21,13 +26,14 @@ decisions depend on the bytes, never on how they were cut.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from ..errors import (
     DecryptionFailed,
     FrameError,
+    InconsistentFrame,
     TruncatedFrame,
     UnsupportedFrame,
 )
@@ -35,6 +41,7 @@ from ..framing import hdlc, mbus, raw
 from ..framing.gbt import TAG as GBT_TAG
 from ..framing.gbt import GbtReassembler
 from ..framing.scan import NOISE, Reassembled, Scan, ScanKind
+from ..framing.silence import SilenceWatch
 from ..model import DecodeResult, Reading, RejectedFrame, Standard, TimeSource
 from ..profiles import (
     Detection,
@@ -54,6 +61,14 @@ _DSMR_START = raw.DSMR_START
 _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
 MAX_RAW_APDU = raw.MAX_APDU
+
+# A push's header time and its clock object (0-0:1.0.0) may differ this much: real L&G
+# E450 pushes show the clock 0 to 2 s after the header (the meter reads its clock while
+# encoding). Parts of two pushes differ by the push interval, 5 s or more.
+MAX_CLOCK_DISAGREEMENT = timedelta(seconds=4)
+# A frame cut off by the end of the input is reported when it holds more than this (a
+# lone flag or start byte at the end is not a frame).
+_MIN_PENDING_FRAME = 4
 
 SWAPPED_KEYS_NOTICE = (
     "the encryption key (GUEK) and the authentication key (GAK) are swapped: "
@@ -104,6 +119,14 @@ class DlmsStreamDecoder:
         self._consumed = 0  # bytes removed from the front of the buffer so far
         # A standard that expects APDUs without link layer looks for them everywhere.
         self._raw_anywhere = config.framing is Framing.RAW
+        # A raw APDU failed: it may have taken in the start of the next one (a cut APDU's
+        # length claims bytes of the next). Until a raw APDU frames again, one may start
+        # anywhere, also inside the failed one; only strong starts are taken then.
+        self._raw_search = False
+        # The stream has shown raw APDUs (after noise or a damaged one, search for the
+        # next instead of taking the stream for one with a link layer).
+        self._raw_stream = False
+        self._silence = SilenceWatch(options.arrival_clock)
         self._hdlc_segments: list[bytes] = []
         self._message_frames: list[bytes] = []
         self._mbus = mbus.MbusReassembler()
@@ -123,9 +146,12 @@ class DlmsStreamDecoder:
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Consume a chunk of the byte stream; return what it completed, in order."""
+        out: list[DecodeResult] = []
+        if self._silence.broken():
+            # Silence: what was unfinished stays so; what comes now starts afresh.
+            out += self.flush()
         buffer = self._buffer
         buffer += data
-        out: list[DecodeResult] = []
         pos = self._run(out)
         if pos:
             del buffer[:pos]
@@ -134,11 +160,12 @@ class DlmsStreamDecoder:
         return out
 
     def flush(self) -> list[DecodeResult]:
-        """End of input: report an incomplete frame or message (truncated) and clear it."""
+        """End of input: report an incomplete frame or message (truncated) and clear it.
+
+        A frame still waiting for its bytes is reported, and framing goes on inside the
+        span it waited for: frames that started there are decoded, not lost with it."""
         out: list[DecodeResult] = []
-        pending = self._pending_frame_error()
-        if pending is not None:
-            self._reject(out, pending, bytes(self._buffer))
+        self._run(out, final=True)
         if self._hdlc_segments:
             self._reject(
                 out,
@@ -161,6 +188,7 @@ class DlmsStreamDecoder:
         """Forget partial frames (after a reconnect); replay protection is kept."""
         self._clear_partial()
         self._raw_next = self._consumed
+        self._silence.reset()
 
     def diagnostics(self) -> dict[str, Any]:
         """The meter profile of the last reading and how it was chosen."""
@@ -177,18 +205,22 @@ class DlmsStreamDecoder:
             self._raw_next = self._consumed
         self._buffer.clear()
         self._quiet_until = 0
+        self._raw_search = False
         self._hdlc_segments = []
         self._message_frames = []
         self._mbus.reset()
         self._gbt.reset()
 
-    def _run(self, out: list[DecodeResult]) -> int:
-        """Decode the buffer as far as possible; returns how many bytes were consumed."""
+    def _run(self, out: list[DecodeResult], *, final: bool = False) -> int:
+        """Decode the buffer as far as possible; returns how many bytes were consumed.
+
+        ``final``: no more bytes will come, so a frame waiting for more is truncated."""
         buffer = self._buffer
         size = len(buffer)
         pos = 0
         while pos < size:
             byte = buffer[pos]
+            is_raw = False
             if byte == _HDLC_FLAG:
                 if pos + 1 < size and buffer[pos + 1] == _HDLC_FLAG:
                     pos += 1  # a closing flag, then the next opening flag
@@ -197,28 +229,48 @@ class DlmsStreamDecoder:
             elif byte == _MBUS_START:
                 scan = mbus.scan(buffer, pos)
             elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = raw.scan(self._buffer, pos)
-                if scan.kind is ScanKind.NOISE:
-                    self._raw_next = -1
-                elif scan.kind is not ScanKind.MORE:
-                    self._raw_next = self._consumed + scan.end
+                is_raw = True
+                scan = self._scan_raw(pos)
             elif byte == _DSMR_START:
                 scan = raw.scan_dsmr(buffer, pos)
             else:
                 pos = self._next_candidate(pos + 1)
                 continue
             kind = scan.kind
+            if kind is ScanKind.MORE:
+                if not final:
+                    break
+                if size - pos < _MIN_PENDING_FRAME:
+                    pos += 1
+                    continue
+                error = TruncatedFrame(f"frame cut off after {size - pos} bytes")
+                scan = Scan(ScanKind.ERROR, size, None, error)
+                kind = ScanKind.ERROR
             if kind is ScanKind.FRAME:
-                self._on_frame(scan, buffer, pos, out)
-                pos = scan.end
-            elif kind is ScanKind.MORE:
-                break
+                results: list[DecodeResult] = []
+                self._on_frame(scan, buffer, pos, results)
+                if is_raw and _failed(results):
+                    # A raw APDU is framed by its own length: when it fails, it may hold
+                    # the start of the next one. Look inside it; what fails in there is
+                    # not reported again.
+                    if pos >= self._quiet_until:
+                        out += results
+                    self._raw_search = True
+                    self._quiet_until = max(self._quiet_until, scan.end)
+                    pos += 1
+                else:
+                    out += results
+                    self._raw_search = self._raw_search and not is_raw
+                    pos = scan.end
             elif kind is ScanKind.NOISE:
                 pos += 1
             else:
                 if byte in _LINK_STARTS:
                     # A link frame with a bad checksum: this stream has a link layer.
                     self._raw_next = -1
+                    self._raw_search = self._raw_stream = False
+                elif is_raw and self._raw_stream:
+                    self._raw_search = True
                 if pos >= self._quiet_until:
                     assert scan.error is not None
                     end = min(scan.end, size)
@@ -226,6 +278,21 @@ class DlmsStreamDecoder:
                     self._quiet_until = max(self._quiet_until, scan.end)
                 pos += 1
         return pos
+
+    def _scan_raw(self, pos: int) -> Scan:
+        """A raw APDU candidate at ``pos`` (raw APDUs are allowed there)."""
+        if self._raw_search and not raw.strong_start(self._buffer, pos):
+            return NOISE
+        scan = raw.scan(self._buffer, pos)
+        if scan.kind is ScanKind.NOISE:
+            if self._raw_stream:
+                self._raw_search = True
+            else:
+                self._raw_next = -1
+        elif scan.kind is not ScanKind.MORE:
+            self._raw_next = self._consumed + scan.end
+            self._raw_stream = self._raw_stream or scan.kind is ScanKind.FRAME
+        return scan
 
     def _next_candidate(self, pos: int) -> int:
         """Index of the next byte that may start a frame (skipping noise quickly)."""
@@ -238,39 +305,24 @@ class DlmsStreamDecoder:
             pos += 1
         return pos
 
-    def _pending_frame_error(self) -> FrameError | None:
-        """At end of input: the buffer's rest, if it is the start of a frame, as truncated."""
-        buffer = self._buffer
-        pos = self._next_candidate(0)
-        while pos < len(buffer):
-            byte = buffer[pos]
-            if byte == _HDLC_FLAG:
-                scan = hdlc.scan(buffer, pos)
-            elif byte == _MBUS_START:
-                scan = mbus.scan(buffer, pos)
-            elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = raw.scan(self._buffer, pos)
-            else:
-                scan = NOISE
-            if scan.kind is ScanKind.MORE and len(buffer) - pos > 3 and pos >= self._quiet_until:
-                return TruncatedFrame(f"frame cut off after {len(buffer) - pos} bytes")
-            pos = self._next_candidate(pos + 1)
-        return None
-
     def _raw_allowed(self, pos: int) -> bool:
-        """Raw APDUs: anywhere on a raw standard; otherwise only back to back from the
-        stream's start. Never inside a span already reported bad."""
+        """Raw APDUs: anywhere on a raw standard, or while looking for the next one after
+        a failed one; otherwise only back to back from the stream's start, and never
+        inside a span already reported bad."""
+        if self._raw_anywhere or self._raw_search:
+            return True
         if pos < self._quiet_until:
             return False
-        return self._raw_anywhere or self._raw_next == self._consumed + pos
+        return self._raw_next == self._consumed + pos
 
     def _on_frame(self, scan: Scan, buffer: bytearray, pos: int, out: list[DecodeResult]) -> None:
         frame = scan.frame
-        if isinstance(frame, hdlc.HdlcFrame):
+        if isinstance(frame, hdlc.HdlcFrame | mbus.MbusFrame):
             self._raw_next = -1
+            self._raw_search = self._raw_stream = False
+        if isinstance(frame, hdlc.HdlcFrame):
             self._on_hdlc(frame, out)
         elif isinstance(frame, mbus.MbusFrame):
-            self._raw_next = -1
             self._message_frames.append(frame.raw)
             self._on_reassembled(self._mbus.add(frame), out)
         else:
@@ -463,11 +515,34 @@ class DlmsStreamDecoder:
         content: layouts.PushContent,
         scaled: scaling.Scaled,
     ) -> tuple[datetime, TimeSource]:
-        """The push's own time, else a pushed clock, else the host clock."""
+        """The push's own time, else a pushed clock, else the host clock; a push whose
+        header time and clock object disagree is two pushes put together."""
         zone = self._options.timezone
-        for encoded in (parsed.date_time, content.leading_time, scaled.clock):
-            if encoded is not None:
-                moment = cosem_time.parse_datetime(encoded, zone)
-                if moment is not None:
-                    return moment, TimeSource.METER
+        moments = [
+            None if encoded is None else cosem_time.parse_datetime(encoded, zone)
+            for encoded in (parsed.date_time, content.leading_time, scaled.clock)
+        ]
+        header, clock = moments[0], moments[2]
+        if header is not None and clock is not None and not _agree(header, clock):
+            raise InconsistentFrame(
+                f"the push's time {header.isoformat()} and its clock object "
+                f"{clock.isoformat()} disagree: parts of two pushes"
+            )
+        for moment in moments:
+            if moment is not None:
+                return moment, TimeSource.METER
         return self._options.clock(), TimeSource.HOST
+
+
+def _agree(first: datetime, second: datetime) -> bool:
+    """Two times of one push: the same instant, or the same wall-clock time (a meter
+    that sends its local time without deviation may set the DST flag on one only)."""
+    naive = abs(first.replace(tzinfo=None) - second.replace(tzinfo=None))
+    return min(abs(first - second), naive) <= MAX_CLOCK_DISAGREEMENT
+
+
+def _failed(results: list[DecodeResult]) -> bool:
+    """Whether decoding a frame gave rejections and no reading."""
+    return any(isinstance(result, RejectedFrame) for result in results) and not any(
+        isinstance(result, Reading) for result in results
+    )
