@@ -366,3 +366,27 @@ def test_a_clock_object_a_little_after_the_header_time_is_fine(late: int, accept
     )
     (result,) = _e450_decoder().feed(push.wire)
     assert isinstance(result, Reading) is accepted
+
+
+# --- Found by the fuzzer: a valid push with absurd values taught a wrong scaling ------------
+
+
+def test_a_push_with_absurd_values_does_not_teach_a_current_scaling() -> None:
+    """6553 V, 65535 A and 429 MW agree with each other (the power check is conclusive)
+    but say nothing about the meter: the next pushes' currents were 100 times too high."""
+    meter = _e450()
+    normal = {"1.8.0": 1000, "2.8.0": 0, "3.8.0": 0, "4.8.0": 0, "1.7.0": 350, "2.7.0": 0}
+    normal |= {"32.7.0": 230, "52.7.0": 231, "72.7.0": 229}
+    normal |= {"31.7.0": 55, "51.7.0": 54, "71.7.0": 43}
+    absurd = normal | {"1.7.0": 0xFFFFFFFF // 10, "32.7.0": 6553, "52.7.0": 6553}
+    absurd |= {"72.7.0": 1, "31.7.0": 0, "51.7.0": 0xFFFF, "71.7.0": 0}
+    decoder = _e450_decoder()
+    pushes = [normal, absurd, normal]
+    results = [
+        result
+        for n, counts in enumerate(pushes)
+        for result in decoder.feed(
+            meter.push_counts(counts, MOMENT + timedelta(seconds=5 * n)).wire
+        )
+    ]
+    assert [r.values["31.7.0"] for r in results if isinstance(r, Reading)] == [0.55, 0.0, 0.55]
