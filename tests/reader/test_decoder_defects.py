@@ -390,3 +390,30 @@ def test_a_push_with_absurd_values_does_not_teach_a_current_scaling() -> None:
         )
     ]
     assert [r.values["31.7.0"] for r in results if isinstance(r, Reading)] == [0.55, 0.0, 0.55]
+
+
+def test_a_segmented_push_that_lost_its_last_segment_does_not_take_the_next() -> None:
+    """HDLC S-bit segments carry no number, but only a first segment has the LLC header."""
+    pushes = [syn.hdlc_frames(apdu, segmentation="hdlc-s-bit") for apdu in _pushes(3)]
+    assert len(pushes[1]) > 2
+    stream = b"".join(pushes[0]) + b"".join(pushes[1][:-1]) + b"".join(pushes[2])
+    results = _dlms_both_ways(stream)
+    assert _energies(results) == [1.0, 3.0]
+    assert [_describe(r)[0] for r in results] == ["reading", "TruncatedFrame", "reading"]
+
+
+def test_a_live_raw_stream_opened_in_the_middle_of_an_apdu() -> None:
+    """APDUs without link layer are taken from a stream's start; live, also from the
+    first byte after a silence (the port was opened in the middle of one, whose bytes
+    looked like no APDU)."""
+    apdus = _pushes(3)
+    arrival = FakeArrival()
+    decoder = get_spec("lg-mbus").create_decoder(
+        DecoderOptions(profile="lg-e450", arrival_clock=arrival)
+    )
+    results = _feed_timed(
+        decoder,
+        arrival,
+        [(0.0, b"\xe0\x40\x00\x00" + apdus[0][40:]), (5.0, apdus[1]), (10.0, apdus[2])],
+    )
+    assert _energies(results) == [2.0, 3.0]

@@ -148,8 +148,10 @@ class DlmsStreamDecoder:
         """Consume a chunk of the byte stream; return what it completed, in order."""
         out: list[DecodeResult] = []
         if self._silence.broken():
-            # Silence: what was unfinished stays so; what comes now starts afresh.
+            # Silence: what was unfinished stays so; what comes now starts afresh (also
+            # an APDU without link layer, as after a reconnect).
             out += self.flush()
+            self._raw_next = self._consumed
         buffer = self._buffer
         buffer += data
         pos = self._run(out)
@@ -334,11 +336,19 @@ class DlmsStreamDecoder:
         information = frame.information
         if not information:
             return  # a supervisory frame: nothing to decode
+        if self._hdlc_segments and information[:3] in hdlc.LLC_HEADERS:
+            # Only the first segment of a message carries the LLC header (the segments
+            # carry no number): the pending message lost its last segment.
+            self._drop_frames(
+                out,
+                TruncatedFrame("HDLC segmented message incomplete: the next one started"),
+                0,
+            )
+            self._hdlc_segments = []
         self._message_frames.append(frame.raw)
         if self._hdlc_segments:
             self._hdlc_segments.append(information)
         else:
-            # Only the first segment of a message carries the LLC header.
             self._hdlc_segments = [hdlc.strip_llc(information)]
         if frame.segmented:
             return
