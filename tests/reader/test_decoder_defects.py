@@ -16,15 +16,19 @@ from typing import Any
 
 import pytest
 
+from custom_components.ch_smart_meter.reader.dlms import axdr, scaling
 from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder
 from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     DecryptionFailed,
+    ImplausibleValue,
     InconsistentFrame,
     MalformedFrame,
     TruncatedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
+from custom_components.ch_smart_meter.reader.profiles import GENERIC
+from custom_components.ch_smart_meter.reader.simulate import dlms_encoder as enc
 from custom_components.ch_smart_meter.reader.simulate.dlms_meters import SimulatedDlmsMeter
 from custom_components.ch_smart_meter.reader.simulate.dlms_models import LG_E450
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
@@ -417,3 +421,36 @@ def test_a_live_raw_stream_opened_in_the_middle_of_an_apdu() -> None:
         [(0.0, b"\xe0\x40\x00\x00" + apdus[0][40:]), (5.0, apdus[1]), (10.0, apdus[2])],
     )
     assert _energies(results) == [2.0, 3.0]
+
+
+# --- Found by the fuzzer: an exception out of feed() and a decoder that did not stop -------
+
+
+def test_a_scaler_no_meter_uses_is_a_rejection_not_an_exception() -> None:
+    obis = enc.obis_bytes("1-0:1.8.0")
+    for scaler in (20, -20, 127, -128):
+        with pytest.raises(ImplausibleValue):
+            scaling.scale([(obis, 1000, scaler, scaling.UNIT_WH)], GENERIC, trusted=True)
+    entry = [(obis, 1000, 9, scaling.UNIT_WH)]
+    assert scaling.scale(entry, GENERIC, trusted=True).values == {"1.8.0": 1e9}
+
+
+def test_a_compact_array_of_elements_without_bytes_ends() -> None:
+    """An array of 65535 arrays of 65535 null-data in a few bytes took minutes and
+    gigabytes; a top-level one never ended."""
+    nested = "13" + "01ffff" + "01ffff" + "00" + "01" + "00"
+    flat = "13" + "00" + "02" + "0000"
+    for encoded in (nested, flat):
+        with pytest.raises(MalformedFrame):
+            axdr.decode(bytes.fromhex(encoded))
+
+
+def test_frames_inside_a_frame_whose_content_fails_are_found() -> None:
+    """A cut frame joined to the start of the next passes its frame check 1 time in 65,536
+    (the fuzzer found one); what it swallowed must still decode. Here a frame carries a
+    whole frame after an APDU tag that is no push."""
+    inner = syn.hdlc(_pushes(2)[1])
+    outer = syn.hdlc(b"\xc4\x01\x00" + inner)  # a get-response around a whole frame
+    results = _dlms_both_ways(syn.hdlc(_pushes(1)[0]) + outer)
+    assert [_describe(r)[0] for r in results] == ["reading", "UnsupportedFrame", "reading"]
+    assert _energies(results) == [1.0, 2.0]

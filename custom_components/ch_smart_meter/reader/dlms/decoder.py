@@ -34,6 +34,8 @@ from ..errors import (
     DecryptionFailed,
     FrameError,
     InconsistentFrame,
+    KeyRequired,
+    ReplayedFrame,
     TruncatedFrame,
     UnsupportedFrame,
 )
@@ -251,13 +253,14 @@ class DlmsStreamDecoder:
             if kind is ScanKind.FRAME:
                 results: list[DecodeResult] = []
                 self._on_frame(scan, buffer, pos, results)
-                if is_raw and _failed(results):
-                    # A raw APDU is framed by its own length: when it fails, it may hold
-                    # the start of the next one. Look inside it; what fails in there is
-                    # not reported again.
+                if _failed(results):
+                    # The frame passed its check but not what it carries: a raw APDU is
+                    # framed by its own length only, and a frame check matches a cut frame
+                    # joined to the next one's start 1 time in 65,536. Look inside it;
+                    # what fails in there is not reported again.
                     if pos >= self._quiet_until:
                         out += results
-                    self._raw_search = True
+                    self._raw_search = self._raw_search or is_raw
                     self._quiet_until = max(self._quiet_until, scan.end)
                     pos += 1
                 else:
@@ -552,7 +555,12 @@ def _agree(first: datetime, second: datetime) -> bool:
 
 
 def _failed(results: list[DecodeResult]) -> bool:
-    """Whether decoding a frame gave rejections and no reading."""
-    return any(isinstance(result, RejectedFrame) for result in results) and not any(
-        isinstance(result, Reading) for result in results
-    )
+    """Whether decoding a frame gave rejections and no reading, other than those of a frame
+    that was understood (no key configured, a replay)."""
+    return any(
+        isinstance(result, RejectedFrame) and not isinstance(result.error, _UNDERSTOOD)
+        for result in results
+    ) and not any(isinstance(result, Reading) for result in results)
+
+
+_UNDERSTOOD = (KeyRequired, ReplayedFrame)

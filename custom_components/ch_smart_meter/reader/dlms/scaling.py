@@ -51,6 +51,9 @@ MIN_POWER_FOR_CURRENT_CHECK = 1000.0
 _CURRENT_CHECK_TOLERANCE = math.log10(2.0)
 
 _POW10 = tuple(10**n for n in range(20))
+# A scaler-unit's scaler beyond this is no meter's (they use -3 .. 3); the table above
+# covers it with the kilo step.
+MAX_SCALER = 9
 
 
 def _build_kinds() -> dict[int, Kind]:
@@ -223,6 +226,8 @@ def scale(
             else:
                 continue  # null-data padding, strings in odd places
             if scaler is not None:
+                if not -MAX_SCALER <= scaler <= MAX_SCALER:
+                    raise ImplausibleValue(f"{code}: scaler 10^{scaler}")
                 exponent = scaler - 3 if unit in _KILO_UNITS else scaler
             elif exponent is None:
                 unscaled.append(_Pending(code, kind, raw))  # type: ignore[arg-type]
