@@ -35,6 +35,8 @@ import json
 import multiprocessing
 import os
 import random
+import resource
+import signal
 import sys
 import time
 import traceback
@@ -42,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -433,7 +435,7 @@ def run_stream(name: str, seed: int, number: int, stats: Stats, *, verbose: bool
         results += decoder.flush()
     except Exception:  # the oracle: nothing but typed rejections may come out
         stats.escaped += 1
-        stats.examples.append(f"{name}:{number} escaped: {traceback.format_exc(limit=3)}")
+        stats.examples.append(f"{name}:{number} escaped: {traceback.format_exc(limit=-6)}")
     stats.streams += 1
     stats.cases += len(units)
     stats.damaged += sum(damaged)
@@ -546,11 +548,40 @@ class Task:
     count: int
 
 
-def work(task: Task) -> tuple[str, Stats]:
-    """Run one task (in a worker process)."""
+# A worker process stops a stream that runs away: memory (a decoder that allocates without
+# bound fails with MemoryError) and time (one that does not end is interrupted); either
+# counts as an escaped exception of that stream.
+WORKER_MEMORY = 2 * 1024**3
+STREAM_SECONDS = 60
+
+
+class StreamTimeout(Exception):
+    """A stream took longer than :data:`STREAM_SECONDS`."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise StreamTimeout(f"a stream took longer than {STREAM_SECONDS} s")
+
+
+def _limit_worker() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+
+def work(task: Task, *, limited: bool = False) -> tuple[str, Stats]:
+    """Run one task (in a worker process: ``limited``, see :data:`STREAM_SECONDS`)."""
     stats = Stats()
     for number in range(task.first, task.first + task.count):
-        run_stream(task.name, task.seed, number, stats)
+        if limited:
+            signal.alarm(STREAM_SECONDS)
+        try:
+            run_stream(task.name, task.seed, number, stats)
+        except (StreamTimeout, MemoryError) as err:
+            stats.escaped += 1
+            stats.examples.append(f"{task.name}:{number} escaped: {err!r}")
+        finally:
+            if limited:
+                signal.alarm(0)
     stats.rss_kib.append(_rss_kib())
     return task.name, stats
 
@@ -605,8 +636,9 @@ def run(
             if progress:
                 progress(totals, len(tasks))
     else:
-        with multiprocessing.get_context("fork").Pool(jobs) as workers:
-            for name, stats in workers.imap_unordered(work, tasks):
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs, initializer=_limit_worker) as workers:
+            for name, stats in workers.imap_unordered(partial(work, limited=True), tasks):
                 totals[name].merge(stats)
                 if progress:
                     progress(totals, len(tasks))
