@@ -210,6 +210,15 @@ def test_an_envelope_whose_length_grew_does_not_swallow_the_next_telegrams() -> 
     assert [r.values["1.8.1"] for r in results if isinstance(r, Reading)] == [2.0, 7.0, 3.0]
 
 
+def test_noise_that_looks_like_an_envelope_does_not_swallow_the_next_telegram() -> None:
+    """Found by the fuzzer: the telegram inside the span had a header without the usual
+    baud digit (``/NWA-WARMTELINK``) and was not taken for a frame start."""
+    noise = b"\xdb\x08" + b"12345678" + b"\x40" + b"\x30" + bytes(20)
+    telegram = _telegram("7.000", "0.000", identification="NWA-WARMTELINK")
+    results = _both_ways(noise + telegram, encryption_key=KEY)
+    assert [_describe(r)[0] for r in results][-1] == "reading"
+
+
 def test_a_telegram_with_a_bad_crc_costs_only_itself() -> None:
     telegrams = [_telegram(f"{n}.000", "0.000") for n in range(1, 5)]
     bad = bytearray(telegrams[1])

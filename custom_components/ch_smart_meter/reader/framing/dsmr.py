@@ -42,7 +42,6 @@ _CIPHER_TAG = 0xDB  # general-glo-ciphering
 _ENVELOPE_START = b"\xdb\x08"  # the tag, then the 8-byte system title length
 _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
 _LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_DIGITS = frozenset(b"0123456789")
 _CRC_DIGITS = 4
 # Security control bytes an envelope may carry (suite 0 or 1; authenticated and/or
 # encrypted); anything else after "DB 08 <title> <length>" is noise that looked like a start.
@@ -60,14 +59,12 @@ def _next_start(buffer: bytes | bytearray, start: int, end: int) -> int:
 
 
 def _plausible_start(data: bytes | bytearray, pos: int) -> bool:
-    """Whether a frame may start at ``data[pos]``: ``/`` and an identification that begins
-    like ``ISK5`` (a FLAG id and the baud rate digit), or an envelope header. A start cut
-    off by the end of ``data`` is plausible as far as it goes."""
+    """Whether a frame may start at ``data[pos]``: ``/`` and a FLAG manufacturer id (three
+    letters; the baud rate character after it is not always a digit: ``/NWA-WARMTELINK``),
+    or an envelope header. A start cut off by the end of ``data`` is plausible as far as it
+    goes."""
     if data[pos] == _SLASH:
-        ident = data[pos + 1 : pos + 5]
-        return all(byte in _LETTERS for byte in ident[:3]) and all(
-            byte in _DIGITS for byte in ident[3:4]
-        )
+        return all(byte in _LETTERS for byte in data[pos + 1 : pos + 4])
     head = bytes(data[pos : pos + _START_LOOKAHEAD])
     if head[:1] != b"\xdb" or head[1:2] not in (b"", b"\x08"):
         return False
