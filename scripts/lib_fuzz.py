@@ -237,6 +237,9 @@ class Stats:
     # Undamaged raw APDUs (no link layer) lost next to a damaged one in a capture: without
     # a checksum or time nothing tells where the damaged one ends (not counted above).
     lost_raw: int = 0
+    # Undamaged units of a capture rejected as replays: the damaged copy before them got
+    # through a checksum's limits and took their invocation counter (not counted above).
+    lost_replayed: int = 0
     splits: int = 0
     split_mismatches: int = 0
     max_retained: int = 0
@@ -479,6 +482,7 @@ def judge(
             originals.add(frame)
             originals.add(frame.rstrip(b"\r\n"))
     got = set()
+    explained: list[str] = []
     for result in results:
         if isinstance(result, RejectedFrame):
             stats.rejections[result.error.reason.value] += 1
@@ -488,6 +492,7 @@ def judge(
         got.add(key)
         if key not in expected:
             why = explain(target, result, originals)
+            explained.append(why)
             stats.wrong[why] += 1
             if live:
                 stats.wrong_live[why] += 1
@@ -502,9 +507,20 @@ def judge(
             stats.survived += 1
         elif not live and _raw(units_pool.units[index]):
             stats.lost_raw += 1  # see WHAT_IS_CAUGHT
+        elif any(why for why in explained) and _replayed(results, units_pool.units[index]):
+            stats.lost_replayed += 1  # see WHAT_IS_CAUGHT
         else:
             stats.undamaged += 1
             stats.examples.append(f"{where} lost an undamaged unit")
+
+
+def _replayed(results: list[DecodeResult], unit: Unit) -> bool:
+    """Whether ``unit`` was rejected as a replay (a damaged copy took its counter)."""
+    wire = b"".join(unit.frames)
+    return any(
+        isinstance(r, RejectedFrame) and r.error.reason.value == "replayed" and r.frame in wire
+        for r in results
+    )
 
 
 def _raw(unit: Unit) -> bool:
@@ -743,6 +759,11 @@ def summary(totals: dict[str, Stats], wall: float) -> str:
         f"  {overall.lost_raw:>7,}  undamaged APDUs without link layer lost next to a damaged "
         "one in a capture (no checksum, no time: not counted in the survival rate; live, "
         "the silence between pushes separates them)"
+    )
+    lines.append(
+        f"  {overall.lost_replayed:>7,}  undamaged copies of a capture rejected as replays: "
+        "the damaged copy before them got through a checksum's limits and took their "
+        "invocation counter (not counted in the survival rate)"
     )
     examples = [example for stats in totals.values() for example in stats.examples]
     if examples:
