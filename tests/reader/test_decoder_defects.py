@@ -463,3 +463,24 @@ def test_frames_inside_a_frame_whose_content_fails_are_found() -> None:
     results = _dlms_both_ways(syn.hdlc(_pushes(1)[0]) + outer)
     assert [_describe(r)[0] for r in results] == ["reading", "UnsupportedFrame", "reading"]
     assert _energies(results) == [1.0, 2.0]
+
+
+def test_one_push_that_got_through_a_weak_checksum_does_not_decide_later_readings() -> None:
+    """Found by the fuzzer (E450 over M-Bus, 8-bit sums): a flipped bit made the export
+    power 32.768 kW, the power check found the currents in amperes, and the next idle
+    pushes read 50 A instead of 0.5 A."""
+    meter = _e450()
+    idle = {"1.8.0": 1000, "2.8.0": 0, "3.8.0": 0, "4.8.0": 0, "1.7.0": 362, "2.7.0": 0}
+    idle |= {"32.7.0": 232, "52.7.0": 231, "72.7.0": 231}
+    idle |= {"31.7.0": 50, "51.7.0": 62, "71.7.0": 45}
+    damaged = idle | {"2.7.0": 32768}
+    decoder = _e450_decoder()
+    results = [
+        result
+        for n, counts in enumerate([idle, damaged, idle, idle])
+        for result in decoder.feed(
+            meter.push_counts(counts, MOMENT + timedelta(seconds=5 * n)).wire
+        )
+    ]
+    currents = [r.values["31.7.0"] for r in results if isinstance(r, Reading)]
+    assert currents == [0.5, 50.0, 0.5, 0.5]  # the damaged push alone is misread

@@ -68,6 +68,11 @@ MAX_RAW_APDU = raw.MAX_APDU
 # E450 pushes show the clock 0 to 2 s after the header (the meter reads its clock while
 # encoding). Parts of two pushes differ by the push interval, 5 s or more.
 MAX_CLOCK_DISAGREEMENT = timedelta(seconds=4)
+# Conclusive power checks in a row that must agree before a current scaling holds for the
+# next pushes: one damaged push that passed a weak checksum (an 8-bit sum) must not decide
+# how the undamaged ones after it are read (the fuzzer saw 32.768 kW from a flipped bit
+# turn the next idle pushes' 0.5 A into 50 A).
+CURRENT_CONFIRMATIONS = 3
 # A frame cut off by the end of the input is reported when it holds more than this (a
 # lone flag or start byte at the end is not a frame).
 _MIN_PENDING_FRAME = 4
@@ -138,6 +143,8 @@ class DlmsStreamDecoder:
         # Per profile id: the current exponent a conclusive power check found. One stream
         # is one meter, so what was learned once holds for the next pushes.
         self._learned_current: dict[str, int] = {}
+        # Per profile id: a current exponent other checks found, and how many in a row.
+        self._current_votes: dict[str, tuple[int, int]] = {}
         # The last data-notification parsed (raw values before scaling): for diagnostics.
         self.last_notification: notification.DataNotification | None = None
         # The meter profile of the last reading and how it was chosen: for diagnostics.
@@ -518,8 +525,15 @@ class DlmsStreamDecoder:
             trusted=detection is Detection.USER,
             learned_current_exponent=self._learned_current.get(profile.id),
         )
-        if scaled.learned_current_exponent is not None:
-            self._learned_current[profile.id] = scaled.learned_current_exponent
+        found = scaled.learned_current_exponent
+        if found is None or found == self._learned_current.get(profile.id):
+            return scaled
+        candidate, votes = self._current_votes.get(profile.id, (found, 0))
+        votes = votes + 1 if candidate == found else 1
+        if votes >= CURRENT_CONFIRMATIONS:
+            self._learned_current[profile.id] = found
+            votes = 0
+        self._current_votes[profile.id] = (found, votes)
         return scaled
 
     def _timestamp(
