@@ -18,6 +18,14 @@ import pytest
 # package wins over the empty one of pytest-homeassistant-custom-component.
 import custom_components.ch_smart_meter  # noqa: F401
 
+# No key in any log, error message, command-line output or test output of the whole suite.
+from tests.no_secrets import (  # noqa: F401
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
 

@@ -283,11 +283,18 @@ def test_last_telegram_without_line_end_is_not_held_back() -> None:
 
 
 def test_legacy_telegram_followed_directly_by_the_next() -> None:
+    """A DSMR 2.2/3 telegram ends with "!" CR LF: one cut right after its "!" cannot be
+    told from one cut at a "!" written by line noise, and is rejected."""
     legacy = encode_telegram(
-        {"1.8.1": "1", "1.8.2": "2"}, timestamp=datetime(2026, 1, 1, tzinfo=WINTER), crc=False
-    ).rstrip(b"\r\n")
-    results = _run([legacy + legacy + b"\r\n"])
-    assert [type(r) for r in results] == [Reading, Reading]
+        {"1.8.1": "1", "1.8.2": "2"},
+        timestamp=datetime(2026, 1, 1, tzinfo=WINTER),
+        crc=False,
+        version=None,
+    )
+    results = _run([legacy.rstrip(b"\r\n") + legacy + legacy])
+    assert [type(r) for r in results] == [RejectedFrame, Reading, Reading]
+    assert isinstance(results[0], RejectedFrame)
+    assert isinstance(results[0].error, MalformedFrame)
 
 
 def test_noise_only_and_stray_envelope_bytes() -> None:

@@ -327,9 +327,23 @@ def _decode(data: bytes, *, byte_by_byte: bool = False) -> list[Any]:
 
 
 def _reading(name: str, *, byte_by_byte: bool = False) -> Reading:
-    (reading,) = _decode((FOLDER / name).read_bytes(), byte_by_byte=byte_by_byte)
+    (reading,) = _decode(_capture(name), byte_by_byte=byte_by_byte)
     assert isinstance(reading, Reading), reading
     return reading
+
+
+# Published without the CRC that every DSMR 4 telegram carries (the decoder rightly rejects
+# it: tests/reader/test_dsmr_captures.py): its checksum is put back so that its extras (a
+# gas meter, a two-entry failure log) stay tested.
+_CRC_LEFT_OUT = {"amshan__lg_e350_xmx5_dsmr42_b.txt"}
+
+
+def _capture(name: str) -> bytes:
+    data = (FOLDER / name).read_bytes()
+    if name not in _CRC_LEFT_OUT:
+        return data
+    start, end = data.index(b"/"), data.rindex(b"!") + 1
+    return data[:end] + b"%04X\r\n" % crc16_arc(data[start:end])
 
 
 @pytest.mark.parametrize("byte_by_byte", [False, True], ids=["one-chunk", "byte-by-byte"])
@@ -352,7 +366,7 @@ def test_every_capture_with_extras_is_covered() -> None:
     entry is in the table."""
     covered = {case.file for case in CASES}
     for path in sorted(FOLDER.glob("*.txt")):
-        results = _decode(path.read_bytes())
+        results = _decode(_capture(path.name))
         if len(results) == 1 and isinstance(results[0], Reading) and _has_extras(results[0]):
             assert path.name in covered, path.name
 
@@ -367,7 +381,7 @@ def _has_extras(reading: Reading) -> bool:
 
 
 def _oracle(name: str) -> tuple[Reading, Any]:
-    data = (FOLDER / name).read_bytes()
+    data = _capture(name)
     decoder = DsmrDecoder(DecoderOptions())
     (reading,) = decoder.feed(data) + decoder.flush()
     assert isinstance(reading, Reading) and decoder.variant is not None

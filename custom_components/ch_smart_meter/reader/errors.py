@@ -25,6 +25,7 @@ class Reason(StrEnum):
     DECRYPTION_FAILED = "decryption_failed"
     REPLAYED = "replayed"
     IMPLAUSIBLE = "implausible"
+    INCONSISTENT = "inconsistent"
     INVALID_KEY_FORMAT = "invalid_key_format"
     INVALID_MEP_KEY = "invalid_mep_key"
     CHSMR_INVALID = "chsmr_invalid"
@@ -123,6 +124,14 @@ class ImplausibleValue(FrameError):
 
     reason = Reason.IMPLAUSIBLE
     default_message = "implausible value"
+
+
+class InconsistentFrame(FrameError):
+    """The parts of a frame contradict each other (a push whose header time and clock
+    object disagree): parts of different frames were put together."""
+
+    reason = Reason.INCONSISTENT
+    default_message = "inconsistent frame"
 
 
 class InvalidKey(ReaderError):

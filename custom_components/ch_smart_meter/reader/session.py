@@ -155,7 +155,7 @@ class MeterSession:
     ) -> None:
         self._url = url
         self._spec = spec
-        self._options = options
+        self._options = options.live()  # decoded as the bytes arrive
         self._serial = serial if serial is not None else spec.serial
         self._on_result = on_result
         self._on_connection = on_connection
@@ -543,7 +543,7 @@ async def probe(
             if spec.create_poller is not None:
                 poller = spec.create_poller(options, serial or spec.serial)
                 return await _probe_polled(stream, poller, spec, tally)
-            return await _probe_pushed(stream, spec.create_decoder(options), tally)
+            return await _probe_pushed(stream, spec.create_decoder(options.live()), tally)
     except TimeoutError:
         pass
     finally:

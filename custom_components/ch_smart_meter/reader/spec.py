@@ -7,8 +7,9 @@ asking which standard it is dealing with.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
@@ -33,7 +34,10 @@ class DecoderOptions:
 
     ``timezone`` localises meter times sent without an offset (DLMS deviation "not
     specified"); ``clock`` stamps readings whose frame carries no time at all;
-    ``profile`` overrides the meter profile detection (DLMS).
+    ``profile`` overrides the meter profile detection (DLMS). ``arrival_clock`` is a
+    monotonic clock (seconds) read when a chunk arrives: a live session sets it, so that
+    a silence on the line ends an unfinished frame or message (a meter sends one push
+    back to back, and pushes seconds apart); without it (captures) silence is unknown.
     """
 
     # Secrets: never in a repr (logs, diagnostics, test failure output).
@@ -42,6 +46,14 @@ class DecoderOptions:
     timezone: tzinfo = SWISS_TIME
     profile: str | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
+    arrival_clock: Callable[[], float] | None = None
+
+    def live(self) -> DecoderOptions:
+        """These options for a decoder fed as the bytes arrive (a session, the live
+        check): with the monotonic clock as arrival clock, unless one is set."""
+        if self.arrival_clock is not None:
+            return self
+        return replace(self, arrival_clock=time.monotonic)
 
 
 class StreamDecoder(Protocol):

@@ -384,6 +384,11 @@ def _type_description(data: bytes, pos: int, depth: int) -> tuple[_TypeDescripti
     return tag, pos
 
 
+# Elements that take no bytes (null-data) would repeat without end (65535 x 65535 of them
+# from a few bytes of description): every element must consume contents.
+_EMPTY_ELEMENTS = "compact-array elements that take no bytes"
+
+
 def _compact_array(data: bytes, pos: int, depth: int) -> tuple[list[Value], int]:
     """Decode a compact-array plainly into a list, element type from its description."""
     description, pos = _type_description(data, pos, depth)
@@ -394,11 +399,14 @@ def _compact_array(data: bytes, pos: int, depth: int) -> tuple[list[Value], int]
     contents = data[:end]
     items: list[Value] = []
     while pos < end:
+        start = pos
         try:
             value, pos = _untagged(contents, pos, description, depth + 1)
         except (IndexError, struct.error, TruncatedFrame) as err:
             # The contents have a declared length: running past it is a fault, not a cut.
             raise MalformedData("compact-array element runs past its contents", pos) from err
+        if pos == start:
+            raise MalformedData(_EMPTY_ELEMENTS, pos)
         items.append(value)
     if pos != end:
         raise MalformedData("compact-array contents do not match their type description", pos)
@@ -414,7 +422,10 @@ def _untagged(
     if isinstance(description, _ArrayType):
         items: list[Value] = []
         for _ in range(description.size):
+            start = pos
             value, pos = _untagged(data, pos, description.element, depth + 1)
+            if pos == start:
+                raise MalformedData(_EMPTY_ELEMENTS, pos)
             items.append(value)
         return items, pos
     if isinstance(description, _StructureType):

@@ -6,7 +6,10 @@ Bytes in, :class:`~..model.Reading` and :class:`~..model.RejectedFrame` out:
    wired M-Bus long frames (``68 L L 68``), or APDUs without link layer (``E6 E7 00`` LLC
    header, ``DB`` ciphered, ``0F`` notification, ``E0`` block) when the stream starts with
    one and continues back to back. Noise between frames is skipped; a frame failing its
-   checksum is reported once and the decoder resynchronises on the next frame.
+   checksum is reported once and the decoder resynchronises on the next frame, also one
+   that started inside the failed frame's span (a cut frame claims bytes of the next):
+   a damaged frame costs at most itself. A silence on the line (``arrival_clock``) ends
+   whatever was unfinished: the rest of a push never follows seconds later.
 2. Segments: the HDLC S bit, M-Bus CI sequence numbers, then general-block-transfer blocks.
 3. general-glo-ciphering: AES-GCM with the tag checked when the authentication key is
    known; without a tag (or without the key) the plaintext must parse completely, or the key
@@ -15,7 +18,8 @@ Bytes in, :class:`~..model.Reading` and :class:`~..model.RejectedFrame` out:
    (:mod:`..profiles`) and the exact conversion to CH-SMR units (:mod:`.scaling`); the
    M-Bus sub-meters' entries (:mod:`.submeters`). A push of sub-meter values only (the
    E450 pushes them on their own) is a reading without values, of the meter this stream
-   last named when it names none itself.
+   last named when it names none itself. A push that carries its time twice (header and
+   clock object) must agree with itself: parts of two pushes put together do not.
 
 One decoder per byte stream. Feeding byte by byte gives what feeding one chunk gives: all
 decisions depend on the bytes, never on how they were cut.
@@ -24,13 +28,16 @@ decisions depend on the bytes, never on how they were cut.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from ..errors import (
     DecryptionFailed,
     FrameError,
+    InconsistentFrame,
+    KeyRequired,
+    ReplayedFrame,
     TruncatedFrame,
     UnsupportedFrame,
 )
@@ -38,11 +45,9 @@ from ..framing import hdlc, mbus, raw
 from ..framing.gbt import TAG as GBT_TAG
 from ..framing.gbt import GbtReassembler
 from ..framing.scan import NOISE, Reassembled, Scan, ScanKind
+from ..framing.silence import SilenceWatch
 from ..model import DecodeResult, Reading, RejectedFrame, Standard, TimeSource
 from ..profiles import (
-    BY_ID,
-    GENERIC,
-    MANUFACTURERS,
     Detection,
     MeterProfile,
     detect,
@@ -50,7 +55,7 @@ from ..profiles import (
     sibling,
 )
 from ..spec import DecoderOptions
-from . import cipher, cosem_time, layouts, notification, scaling, submeters
+from . import cipher, cosem_time, identity, layouts, notification, scaling, submeters
 from .axdr import ObjectListMemo
 
 _RAW_STARTS = raw.STARTS
@@ -61,8 +66,18 @@ _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
 MAX_RAW_APDU = raw.MAX_APDU
 
-# The meter type of Nordic/Austrian lists (Kaifa "MA304H3E", Aidon "6525").
-MODEL_CODE = "96.1.7"
+# A push's header time and its clock object (0-0:1.0.0) may differ this much: real L&G
+# E450 pushes show the clock 0 to 2 s after the header (the meter reads its clock while
+# encoding). Parts of two pushes differ by the push interval, 5 s or more.
+MAX_CLOCK_DISAGREEMENT = timedelta(seconds=4)
+# Conclusive power checks in a row that must agree before a current scaling holds for the
+# next pushes: one damaged push that passed a weak checksum (an 8-bit sum) must not decide
+# how the undamaged ones after it are read (the fuzzer saw 32.768 kW from a flipped bit
+# turn the next idle pushes' 0.5 A into 50 A).
+CURRENT_CONFIRMATIONS = 3
+# A frame cut off by the end of the input is reported when it holds more than this (a
+# lone flag or start byte at the end is not a frame).
+_MIN_PENDING_FRAME = 4
 
 SWAPPED_KEYS_NOTICE = (
     "the encryption key (GUEK) and the authentication key (GAK) are swapped: "
@@ -113,6 +128,14 @@ class DlmsStreamDecoder:
         self._consumed = 0  # bytes removed from the front of the buffer so far
         # A standard that expects APDUs without link layer looks for them everywhere.
         self._raw_anywhere = config.framing is Framing.RAW
+        # A raw APDU failed: it may have taken in the start of the next one (a cut APDU's
+        # length claims bytes of the next). Until a raw APDU frames again, one may start
+        # anywhere, also inside the failed one; only strong starts are taken then.
+        self._raw_search = False
+        # The stream has shown raw APDUs (after noise or a damaged one, search for the
+        # next instead of taking the stream for one with a link layer).
+        self._raw_stream = False
+        self._silence = SilenceWatch(options.arrival_clock)
         self._hdlc_segments: list[bytes] = []
         self._message_frames: list[bytes] = []
         self._mbus = mbus.MbusReassembler()
@@ -122,6 +145,8 @@ class DlmsStreamDecoder:
         # Per profile id: the current exponent a conclusive power check found. One stream
         # is one meter, so what was learned once holds for the next pushes.
         self._learned_current: dict[str, int] = {}
+        # Per profile id: a current exponent other checks found, and how many in a row.
+        self._current_votes: dict[str, tuple[int, int]] = {}
         # The last data-notification parsed (raw values before scaling): for diagnostics.
         self.last_notification: notification.DataNotification | None = None
         # The meter profile of the last reading and how it was chosen: for diagnostics.
@@ -134,9 +159,14 @@ class DlmsStreamDecoder:
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Consume a chunk of the byte stream; return what it completed, in order."""
+        out: list[DecodeResult] = []
+        if self._silence.broken():
+            # Silence: what was unfinished stays so; what comes now starts afresh (also
+            # an APDU without link layer, as after a reconnect).
+            out += self.flush()
+            self._raw_next = self._consumed
         buffer = self._buffer
         buffer += data
-        out: list[DecodeResult] = []
         pos = self._run(out)
         if pos:
             del buffer[:pos]
@@ -145,11 +175,12 @@ class DlmsStreamDecoder:
         return out
 
     def flush(self) -> list[DecodeResult]:
-        """End of input: report an incomplete frame or message (truncated) and clear it."""
+        """End of input: report an incomplete frame or message (truncated) and clear it.
+
+        A frame still waiting for its bytes is reported, and framing goes on inside the
+        span it waited for: frames that started there are decoded, not lost with it."""
         out: list[DecodeResult] = []
-        pending = self._pending_frame_error()
-        if pending is not None:
-            self._reject(out, pending, bytes(self._buffer))
+        self._run(out, final=True)
         if self._hdlc_segments:
             self._reject(
                 out,
@@ -172,6 +203,7 @@ class DlmsStreamDecoder:
         """Forget partial frames (after a reconnect); replay protection is kept."""
         self._clear_partial()
         self._raw_next = self._consumed
+        self._silence.reset()
 
     def diagnostics(self) -> dict[str, Any]:
         """The meter profile of the last reading and how it was chosen."""
@@ -188,18 +220,22 @@ class DlmsStreamDecoder:
             self._raw_next = self._consumed
         self._buffer.clear()
         self._quiet_until = 0
+        self._raw_search = False
         self._hdlc_segments = []
         self._message_frames = []
         self._mbus.reset()
         self._gbt.reset()
 
-    def _run(self, out: list[DecodeResult]) -> int:
-        """Decode the buffer as far as possible; returns how many bytes were consumed."""
+    def _run(self, out: list[DecodeResult], *, final: bool = False) -> int:
+        """Decode the buffer as far as possible; returns how many bytes were consumed.
+
+        ``final``: no more bytes will come, so a frame waiting for more is truncated."""
         buffer = self._buffer
         size = len(buffer)
         pos = 0
         while pos < size:
             byte = buffer[pos]
+            is_raw = False
             if byte == _HDLC_FLAG:
                 if pos + 1 < size and buffer[pos + 1] == _HDLC_FLAG:
                     pos += 1  # a closing flag, then the next opening flag
@@ -208,28 +244,49 @@ class DlmsStreamDecoder:
             elif byte == _MBUS_START:
                 scan = mbus.scan(buffer, pos)
             elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = raw.scan(self._buffer, pos)
-                if scan.kind is ScanKind.NOISE:
-                    self._raw_next = -1
-                elif scan.kind is not ScanKind.MORE:
-                    self._raw_next = self._consumed + scan.end
+                is_raw = True
+                scan = self._scan_raw(pos)
             elif byte == _DSMR_START:
                 scan = raw.scan_dsmr(buffer, pos)
             else:
                 pos = self._next_candidate(pos + 1)
                 continue
             kind = scan.kind
+            if kind is ScanKind.MORE:
+                if not final:
+                    break
+                if size - pos < _MIN_PENDING_FRAME:
+                    pos += 1
+                    continue
+                error = TruncatedFrame(f"frame cut off after {size - pos} bytes")
+                scan = Scan(ScanKind.ERROR, size, None, error)
+                kind = ScanKind.ERROR
             if kind is ScanKind.FRAME:
-                self._on_frame(scan, buffer, pos, out)
-                pos = scan.end
-            elif kind is ScanKind.MORE:
-                break
+                results: list[DecodeResult] = []
+                self._on_frame(scan, buffer, pos, results)
+                if _failed(results):
+                    # The frame passed its check but not what it carries: a raw APDU is
+                    # framed by its own length only, and a frame check matches a cut frame
+                    # joined to the next one's start 1 time in 65,536. Look inside it;
+                    # what fails in there is not reported again.
+                    if pos >= self._quiet_until:
+                        out += results
+                    self._raw_search = self._raw_search or is_raw
+                    self._quiet_until = max(self._quiet_until, scan.end)
+                    pos += 1
+                else:
+                    out += results
+                    self._raw_search = self._raw_search and not is_raw
+                    pos = scan.end
             elif kind is ScanKind.NOISE:
                 pos += 1
             else:
                 if byte in _LINK_STARTS:
                     # A link frame with a bad checksum: this stream has a link layer.
                     self._raw_next = -1
+                    self._raw_search = self._raw_stream = False
+                elif is_raw and self._raw_stream:
+                    self._raw_search = True
                 if pos >= self._quiet_until:
                     assert scan.error is not None
                     end = min(scan.end, size)
@@ -237,6 +294,21 @@ class DlmsStreamDecoder:
                     self._quiet_until = max(self._quiet_until, scan.end)
                 pos += 1
         return pos
+
+    def _scan_raw(self, pos: int) -> Scan:
+        """A raw APDU candidate at ``pos`` (raw APDUs are allowed there)."""
+        if self._raw_search and not raw.strong_start(self._buffer, pos):
+            return NOISE
+        scan = raw.scan(self._buffer, pos)
+        if scan.kind is ScanKind.NOISE:
+            if self._raw_stream:
+                self._raw_search = True
+            else:
+                self._raw_next = -1
+        elif scan.kind is not ScanKind.MORE:
+            self._raw_next = self._consumed + scan.end
+            self._raw_stream = self._raw_stream or scan.kind is ScanKind.FRAME
+        return scan
 
     def _next_candidate(self, pos: int) -> int:
         """Index of the next byte that may start a frame (skipping noise quickly)."""
@@ -249,39 +321,24 @@ class DlmsStreamDecoder:
             pos += 1
         return pos
 
-    def _pending_frame_error(self) -> FrameError | None:
-        """At end of input: the buffer's rest, if it is the start of a frame, as truncated."""
-        buffer = self._buffer
-        pos = self._next_candidate(0)
-        while pos < len(buffer):
-            byte = buffer[pos]
-            if byte == _HDLC_FLAG:
-                scan = hdlc.scan(buffer, pos)
-            elif byte == _MBUS_START:
-                scan = mbus.scan(buffer, pos)
-            elif byte in _RAW_STARTS and self._raw_allowed(pos):
-                scan = raw.scan(self._buffer, pos)
-            else:
-                scan = NOISE
-            if scan.kind is ScanKind.MORE and len(buffer) - pos > 3 and pos >= self._quiet_until:
-                return TruncatedFrame(f"frame cut off after {len(buffer) - pos} bytes")
-            pos = self._next_candidate(pos + 1)
-        return None
-
     def _raw_allowed(self, pos: int) -> bool:
-        """Raw APDUs: anywhere on a raw standard; otherwise only back to back from the
-        stream's start. Never inside a span already reported bad."""
+        """Raw APDUs: anywhere on a raw standard, or while looking for the next one after
+        a failed one; otherwise only back to back from the stream's start, and never
+        inside a span already reported bad."""
+        if self._raw_anywhere or self._raw_search:
+            return True
         if pos < self._quiet_until:
             return False
-        return self._raw_anywhere or self._raw_next == self._consumed + pos
+        return self._raw_next == self._consumed + pos
 
     def _on_frame(self, scan: Scan, buffer: bytearray, pos: int, out: list[DecodeResult]) -> None:
         frame = scan.frame
-        if isinstance(frame, hdlc.HdlcFrame):
+        if isinstance(frame, hdlc.HdlcFrame | mbus.MbusFrame):
             self._raw_next = -1
+            self._raw_search = self._raw_stream = False
+        if isinstance(frame, hdlc.HdlcFrame):
             self._on_hdlc(frame, out)
         elif isinstance(frame, mbus.MbusFrame):
-            self._raw_next = -1
             self._message_frames.append(frame.raw)
             self._on_reassembled(self._mbus.add(frame), out)
         else:
@@ -293,11 +350,19 @@ class DlmsStreamDecoder:
         information = frame.information
         if not information:
             return  # a supervisory frame: nothing to decode
+        if self._hdlc_segments and information[:3] in hdlc.LLC_HEADERS:
+            # Only the first segment of a message carries the LLC header (the segments
+            # carry no number): the pending message lost its last segment.
+            self._drop_frames(
+                out,
+                TruncatedFrame("HDLC segmented message incomplete: the next one started"),
+                0,
+            )
+            self._hdlc_segments = []
         self._message_frames.append(frame.raw)
         if self._hdlc_segments:
             self._hdlc_segments.append(information)
         else:
-            # Only the first segment of a message carries the LLC header.
             self._hdlc_segments = [hdlc.strip_llc(information)]
         if frame.segmented:
             return
@@ -416,17 +481,17 @@ class DlmsStreamDecoder:
         options = self._options
         self.last_notification = parsed
         content = layouts.split(parsed.body, self._object_list)
-        logical_name = _logical_name(content)
+        logical_name = identity.logical_name(content)
         profile, detection = detect(
             self._config.standard,
             override=options.profile,
-            list_id=_list_id(content),
+            list_id=identity.list_id(content),
             logical_name=logical_name,
             system_title=system_title,
         )
         entries = content.entries
         if content.layout is layouts.Layout.VALUES_ONLY:
-            entries, profile = _map_values(content, profile)
+            entries, profile = identity.map_values(content, profile)
         scaled = self._scale(entries, profile, detection)
         if profile.model_code and detection is not Detection.USER:
             refined = refine(profile, scaled.identities.get(profile.model_code))
@@ -439,7 +504,7 @@ class DlmsStreamDecoder:
             raise UnsupportedFrame(
                 f"the push ({content.layout.value} layout) carries no electricity values"
             )
-        meter_id, id_obis = _meter_id(scaled.identities, profile, system_title)
+        meter_id, id_obis = identity.meter_id(scaled.identities, profile, system_title)
         if meter_id:
             self._meter = meter_id, id_obis
         elif self._meter is not None:
@@ -460,8 +525,8 @@ class DlmsStreamDecoder:
             values=scaled.values,
             id_obis=id_obis,
             time_source=time_source,
-            manufacturer=_manufacturer(profile, detection, logical_name, system_title),
-            model=_model(profile, detection, scaled.identities),
+            manufacturer=identity.manufacturer(profile, detection, logical_name, system_title),
+            model=identity.model(profile, detection, scaled.identities),
             frame=frame,
             notices=notices,
             submeters=readings,
@@ -476,8 +541,15 @@ class DlmsStreamDecoder:
             trusted=detection is Detection.USER,
             learned_current_exponent=self._learned_current.get(profile.id),
         )
-        if scaled.learned_current_exponent is not None:
-            self._learned_current[profile.id] = scaled.learned_current_exponent
+        found = scaled.learned_current_exponent
+        if found is None or found == self._learned_current.get(profile.id):
+            return scaled
+        candidate, votes = self._current_votes.get(profile.id, (found, 0))
+        votes = votes + 1 if candidate == found else 1
+        if votes >= CURRENT_CONFIRMATIONS:
+            self._learned_current[profile.id] = found
+            votes = 0
+        self._current_votes[profile.id] = (found, votes)
         return scaled
 
     def _timestamp(
@@ -486,111 +558,39 @@ class DlmsStreamDecoder:
         content: layouts.PushContent,
         scaled: scaling.Scaled,
     ) -> tuple[datetime, TimeSource]:
-        """The push's own time, else a pushed clock, else the host clock."""
+        """The push's own time, else a pushed clock, else the host clock; a push whose
+        header time and clock object disagree is two pushes put together."""
         zone = self._options.timezone
-        for encoded in (parsed.date_time, content.leading_time, scaled.clock):
-            if encoded is not None:
-                moment = cosem_time.parse_datetime(encoded, zone)
-                if moment is not None:
-                    return moment, TimeSource.METER
+        moments = [
+            None if encoded is None else cosem_time.parse_datetime(encoded, zone)
+            for encoded in (parsed.date_time, content.leading_time, scaled.clock)
+        ]
+        header, clock = moments[0], moments[2]
+        if header is not None and clock is not None and not _agree(header, clock):
+            raise InconsistentFrame(
+                f"the push's time {header.isoformat()} and its clock object "
+                f"{clock.isoformat()} disagree: parts of two pushes"
+            )
+        for moment in moments:
+            if moment is not None:
+                return moment, TimeSource.METER
         return self._options.clock(), TimeSource.HOST
 
 
-def _list_id(content: layouts.PushContent) -> str | None:
-    """The list id: the object x-x:0.2.129 (Aidon, Kaifa), or a flat list's leading text."""
-    if content.list_object is not None:
-        return scaling.text_of(content.list_object)
-    return content.list_id
+def _agree(first: datetime, second: datetime) -> bool:
+    """Two times of one push: the same instant, or the same wall-clock time (a meter
+    that sends its local time without deviation may set the DST flag on one only)."""
+    naive = abs(first.replace(tzinfo=None) - second.replace(tzinfo=None))
+    return min(abs(first - second), naive) <= MAX_CLOCK_DISAGREEMENT
 
 
-def _logical_name(content: layouts.PushContent) -> str | None:
-    if content.logical_name is not None:
-        return scaling.text_of(content.logical_name)
-    if content.layout is layouts.Layout.VALUES_ONLY:
-        # Values-only lists often lead with the logical device name or a list id.
-        return content.list_id
-    return None
+def _failed(results: list[DecodeResult]) -> bool:
+    """Whether decoding a frame gave rejections and no reading, other than those of a frame
+    that was understood (no key configured, a replay)."""
+    return any(
+        isinstance(result, RejectedFrame) and not isinstance(result.error, _UNDERSTOOD)
+        for result in results
+    ) and not any(isinstance(result, Reading) for result in results)
 
 
-def _map_values(
-    content: layouts.PushContent, profile: MeterProfile
-) -> tuple[list[layouts.Entry], MeterProfile]:
-    """OBIS codes for a values-only list from the profile (or a sibling) that knows it."""
-    values = content.values
-    for candidate in (profile, *(BY_ID[sibling_id] for sibling_id in profile.siblings)):
-        codes = _value_map(candidate, len(values))
-        if codes is not None:
-            entries: list[layouts.Entry] = [
-                (obis, value, None, None)
-                for obis, value in zip(codes, values, strict=True)
-                if obis is not None
-            ]
-            return entries, candidate
-    raise UnsupportedFrame(
-        f"a push of {len(values)} values without OBIS codes that no meter profile describes "
-        f"(meter taken for: {profile.title})"
-    )
-
-
-_VALUE_MAPS: dict[tuple[str, int], tuple[bytes | None, ...] | None] = {}
-
-
-def _value_map(profile: MeterProfile, count: int) -> tuple[bytes | None, ...] | None:
-    """A profile's values-only map as 6-byte logical names (parsed once)."""
-    key = (profile.id, count)
-    if key not in _VALUE_MAPS:
-        references = profile.value_maps.get(count)
-        _VALUE_MAPS[key] = (
-            None
-            if references is None
-            else tuple(None if r is None else layouts.obis_bytes(r) for r in references)
-        )
-    return _VALUE_MAPS[key]
-
-
-def _meter_id(
-    identities: dict[str, str], profile: MeterProfile, system_title: bytes | None
-) -> tuple[str, str]:
-    """The meter id and the CH-SMR field it stands for.
-
-    The profile lists the candidate objects by preference. For L&G/Iskra that is 0-0:96.1.1
-    (equipment identifier, e.g. "1909113") when pushed, else 0-0:42.0.0 (logical device
-    name, "LGZ1030653520967"), else 0-0:96.1.0 (device id of Austrian/Nordic lists). For
-    Kamstrup it is the meter number 1-1:0.0.5 (their 96.1.1 is the meter type). Anything
-    but the logical device name is published as the equipment identifier 96.1.1. Without
-    any, the system title of a ciphered push stands in.
-    """
-    for code in profile.id_codes:
-        text = identities.get(code)
-        if text:
-            return text, "42.0.0" if code == "42.0.0" else "96.1.1"
-    if system_title is not None:
-        return system_title[:3].decode("latin-1") + system_title[3:].hex().upper(), "96.1.1"
-    return "", "96.1.1"
-
-
-def _manufacturer(
-    profile: MeterProfile,
-    detection: Detection,
-    logical_name: str | None,
-    system_title: bytes | None,
-) -> str | None:
-    """From the meter's own names first; a profile only when the meter identified it."""
-    for source in (logical_name, system_title[:3].decode("latin-1") if system_title else None):
-        if source:
-            name = MANUFACTURERS.get(source[:3])
-            if name:
-                return name
-    if detection is Detection.DEFAULT or profile is GENERIC:
-        return None
-    return profile.manufacturer
-
-
-def _model(profile: MeterProfile, detection: Detection, identities: dict[str, str]) -> str | None:
-    """The meter type the push names (Kamstrup 1-1:96.1.1, Kaifa 96.1.7), else the profile's."""
-    meter_type = identities.get(profile.model_code or MODEL_CODE)
-    if meter_type:
-        return meter_type
-    if detection is Detection.DEFAULT:
-        return None
-    return profile.model
+_UNDERSTOOD = (KeyRequired, ReplayedFrame)

@@ -54,6 +54,9 @@ MIN_POWER_FOR_CURRENT_CHECK = 1000.0
 # |log10(computed / measured apparent power)| that counts as consistent (factor 2).
 _CURRENT_CHECK_TOLERANCE = math.log10(2.0)
 
+# A scaler-unit's scaler beyond this is no meter's (they use -3 .. 3).
+MAX_SCALER = 9
+
 
 def _build_kinds() -> dict[int, Kind]:
     instantaneous = {1: Kind.ACTIVE_POWER, 2: Kind.ACTIVE_POWER, 15: Kind.ACTIVE_POWER,
@@ -251,6 +254,8 @@ def scale(
             else:
                 continue  # null-data padding, strings in odd places
             if scaler is not None:
+                if not -MAX_SCALER <= scaler <= MAX_SCALER:
+                    raise ImplausibleValue(f"{code}: scaler 10^{scaler}")
                 exponent = scaler - 3 if unit in _KILO_UNITS else scaler
             elif exponent is None:
                 unscaled.append(_Pending(code, kind, raw))  # type: ignore[arg-type]
@@ -308,11 +313,11 @@ def _resolve(
     used_voltage = voltage_exponent if voltages else None
     if not currents:
         return None, used_voltage, None
-    conclusive: int | None = None
-    if learned is not None and learned in profile.current_exponents and not trusted:
+    current_exponent, conclusive = _current_exponent(currents, values, profile, trusted=trusted)
+    # What an earlier push proved holds while this one proves nothing (low power); a push
+    # that proves otherwise wins, so one odd push cannot fix a wrong scaling for good.
+    if conclusive is None and learned in profile.current_exponents and not trusted:
         current_exponent = learned
-    else:
-        current_exponent, conclusive = _current_exponent(currents, values, profile, trusted=trusted)
     for pending in currents:
         values[pending.code] = _value(pending, current_exponent)
     return conclusive, used_voltage, current_exponent
@@ -361,7 +366,14 @@ def _current_exponent(
     if measured < MIN_POWER_FOR_CURRENT_CHECK:
         return own, None
     voltage_of = {"31.7.0": "32.7.0", "51.7.0": "52.7.0", "71.7.0": "72.7.0"}
-    pairs = [(values.get(voltage_of[p.code], 0.0), p) for p in currents if p.code in voltage_of]
+    # Only phases with a real voltage count: absurd values (6553 V, 65535 A) agree by
+    # chance with an absurd power often enough to teach a scaling 100 times off.
+    pairs = [
+        (volts, p)
+        for p in currents
+        if p.code in voltage_of
+        and VOLTAGE_RANGE[0] <= (volts := values.get(voltage_of[p.code], 0.0)) <= VOLTAGE_RANGE[1]
+    ]
     best, best_error = own, math.inf
     for exponent in profile.current_exponents:
         computed = sum(volts * _value(p, exponent) for volts, p in pairs)

@@ -13,8 +13,12 @@ text.
 Decoding rules
 --------------
 * CRC-16/ARC over ``/`` .. ``!``; 1 to 4 hex digits accepted (some meters do not
-  zero-pad); no digits at all is the legacy DSMR 2.2/3 form, accepted when the telegram
-  has at least one value line.
+  zero-pad). No digits at all is the legacy DSMR 2.2/3 form: without a CRC nothing tells a
+  whole telegram from one cut at a ``!`` that line noise wrote into a line, whose 1.8.0
+  would then be tariff 1 alone. Such a telegram is accepted only when it ends as a DSMR
+  2.2/3 telegram ends (``!`` CR LF), has a value line, carries no P1 version line of
+  DSMR 4 or later (which always carry a CRC), and comes from a meter that has not sent a
+  valid CRC before (the decoder remembers it per stream).
 * Values: every electricity line (A = 1) whose C.D.E is in :data:`obis.BY_CODE`, in CH-SMR
   units (:mod:`.lines`), and the tariff indicator and failure counters of the abstract
   objects (0-0:96.14.0, 96.7.21, 96.7.9). Without a 1.8.0 (2.8.0) line, 1.8.0 (2.8.0) is
@@ -29,6 +33,7 @@ Decoding rules
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
@@ -37,6 +42,7 @@ from ..crc import crc16_arc
 from ..dlms import cipher
 from ..errors import CrcError, DecryptionFailed, FrameError, MalformedFrame, UnsupportedFrame
 from ..framing.dsmr import DsmrFramer
+from ..framing.silence import SilenceWatch
 from ..model import DecodeResult, Reading, RejectedFrame, TimeSource
 from ..numbers import Exact, exact_sum
 from ..spec import DecoderOptions
@@ -77,6 +83,28 @@ def check_crc(telegram: bytes) -> bool:
     return True
 
 
+class DecodedTelegram(NamedTuple):
+    """A telegram's reading, its layout, and whether it carried a (valid) CRC."""
+
+    reading: Reading
+    variant: DsmrVariant
+    crc: bool
+
+
+# Without CRC digits, a telegram ends with exactly this.
+LEGACY_END = b"!\r\n"
+
+
+def _check_without_crc(telegram: bytes, version: str, *, crc_expected: bool) -> None:
+    """Raise unless a telegram without CRC digits may be taken as a DSMR 2.2/3 one."""
+    if not telegram.endswith(LEGACY_END):
+        raise MalformedFrame("the end marker '!' is followed by neither a CRC nor CR LF")
+    if crc_expected:
+        raise CrcError("no CRC, but this meter's telegrams carry a CRC")
+    if version[:1].isdigit() and int(version[:1]) >= 4:
+        raise CrcError(f"no CRC in a telegram of P1 version {version}: DSMR 4 and later carry one")
+
+
 class MeterId(NamedTuple):
     """A meter's id and the partial OBIS code it was read from."""
 
@@ -100,10 +128,14 @@ def decode_telegram(
     *,
     raw: bytes | None = None,
     encrypted: bool = False,
+    authenticated: bool = False,
+    crc_expected: bool = False,
     fallback_manufacturer: str | None = None,
-) -> tuple[Reading, DsmrVariant]:
+) -> DecodedTelegram:
     """Decode one complete plaintext telegram; raise a :class:`FrameError` when it is not
     a valid one. ``raw`` is what arrived (the envelope when encrypted), kept in the reading.
+    ``crc_expected``: the meter has sent valid CRCs, so a telegram without one is damaged;
+    ``authenticated``: a verified authentication tag protects it, CRC or not.
     """
     if telegram[:1] != b"/":
         raise UnsupportedFrame("not a DSMR telegram (does not start with '/')")
@@ -143,6 +175,8 @@ def decode_telegram(
             values[total] = exact_sum(registers.values())
     if not has_crc and not values:
         raise MalformedFrame("no CRC and no value line: not a telegram")
+    if not has_crc and not authenticated:
+        _check_without_crc(telegram, version, crc_expected=crc_expected)
 
     meter = meter_id(equipment_id, device_name, identification.text)
     variant = recognise_variant(
@@ -169,7 +203,7 @@ def decode_telegram(
         text=dict(extras.text),  # the remembered extras are shared: each reading its own
         events=extras.events,
     )
-    return reading, variant
+    return DecodedTelegram(reading, variant, has_crc)
 
 
 class DsmrDecoder:
@@ -183,19 +217,31 @@ class DsmrDecoder:
         self._options = options or DecoderOptions()
         self._framer = DsmrFramer()
         self._guard = cipher.InvocationCounterGuard()
+        self._silence = SilenceWatch(self._options.arrival_clock)
+        # This meter has sent a valid CRC: a telegram without one is damaged. Kept over a
+        # reconnect (the same meter), like the replay protection.
+        self._crc_seen = False
         self.variant: DsmrVariant | None = None
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Consume a chunk of the byte stream; return what it completed, in order."""
-        return [self._result(item) for item in self._framer.feed(data)]
+        out: list[DecodeResult] = []
+        if self._silence.broken():
+            # What was still waiting for bytes will not get them: the line fell silent.
+            self._decode_all(self._framer.flush_frames(), out)
+        self._decode_all(self._framer.frames(data), out)
+        return out
 
     def flush(self) -> list[DecodeResult]:
         """End of input: a pending incomplete frame is reported truncated."""
-        return [self._result(item) for item in self._framer.flush()]
+        out: list[DecodeResult] = []
+        self._decode_all(self._framer.flush_frames(), out)
+        return out
 
     def reset(self) -> None:
         """Forget partial frames (after a reconnect). Replay protection is kept."""
         self._framer.reset()
+        self._silence.reset()
 
     def diagnostics(self) -> dict[str, Any]:
         """The layout of the last decoded telegram."""
@@ -205,20 +251,28 @@ class DsmrDecoder:
         """Decode one complete frame: a telegram ``/`` .. ``!CCCC`` or a Smarty envelope."""
         try:
             if frame[:1] == b"\xdb":
-                reading, variant = self._decode_envelope(frame)
+                decoded = self._decode_envelope(frame)
             else:
-                reading, variant = decode_telegram(frame, self._options)
+                decoded = decode_telegram(frame, self._options, crc_expected=self._crc_seen)
         except FrameError as err:
             return RejectedFrame(err, frame)
-        self.variant = variant
-        return reading
+        self.variant = decoded.variant
+        self._crc_seen = self._crc_seen or decoded.crc
+        return decoded.reading
 
-    def _result(self, item: bytes | RejectedFrame) -> DecodeResult:
-        if isinstance(item, RejectedFrame):
-            return item
-        return self.decode_frame(item)
+    def _decode_all(self, items: Iterable[bytes | RejectedFrame], out: list[DecodeResult]) -> None:
+        """Decode the framer's frames; a rejected one goes back to the framer, which
+        resumes at a frame start inside it (it may hold the start of the next frame)."""
+        for item in items:
+            if isinstance(item, RejectedFrame):
+                out.append(item)
+                continue
+            result = self.decode_frame(item)
+            if isinstance(result, RejectedFrame):
+                self._framer.rescan(item)
+            out.append(result)
 
-    def _decode_envelope(self, frame: bytes) -> tuple[Reading, DsmrVariant]:
+    def _decode_envelope(self, frame: bytes) -> DecodedTelegram:
         apdu, _ = cipher.parse_general_glo_ciphering(frame)
         options = self._options
         key = options.encryption_key
@@ -235,17 +289,19 @@ class DsmrDecoder:
         plaintext = decrypted.plaintext
         if plaintext[:1] != b"/":
             raise DecryptionFailed("the decrypted content is not a DSMR telegram")
-        reading, variant = decode_telegram(
+        decoded = decode_telegram(
             plaintext,
             options,
             raw=frame,
             encrypted=True,
+            authenticated=decrypted.authenticated,
+            crc_expected=self._crc_seen,
             fallback_manufacturer=MANUFACTURERS.get(apdu.manufacturer),
         )
         # Only an authentic, valid telegram moves the counter on: garbage cannot lock out
         # the meter's next frames.
         self._guard.check(apdu.system_title, apdu.invocation_counter)
-        return reading, variant
+        return decoded
 
 
 def _is_sane_telegram(plaintext: bytes) -> bool:

@@ -11,7 +11,15 @@ Two kinds of frame travel on a P1 port:
 Bytes outside frames are line noise and ignored. A frame start (``/`` or ``DB 08``) inside
 an unfinished text telegram means the telegram was cut off: it is reported truncated and
 the framer resynchronises on the new start. A text telegram without an end within
-:data:`MAX_FRAME` bytes is reported malformed.
+:data:`MAX_FRAME` bytes is reported malformed. A telegram without CRC digits is cut after
+the ``!`` CR LF that ends a DSMR 2.2/3 telegram, so that the decoder can tell it from a
+``!`` that line noise wrote into a line (then nothing or something else follows).
+
+A damaged frame costs at most itself: an envelope is framed by its length field, which
+may claim more bytes than were sent (a cut envelope) and so take in the start of the
+frames after it. When the decoder rejects a frame, it hands it back (:meth:`rescan`) and
+framing resumes at the first plausible frame start inside it; at the end of input the
+same holds for a frame still waiting for its bytes.
 
 Every decision depends only on bytes already received, never on how they were chunked, so
 feeding byte by byte gives exactly what feeding one chunk gives. The CRC is not checked
@@ -20,6 +28,8 @@ here: the decoder checks it, also on decrypted envelopes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..errors import MalformedFrame, TruncatedFrame
 from ..model import RejectedFrame
 
@@ -27,21 +37,50 @@ MAX_FRAME = 16 * 1024
 
 _SLASH = 0x2F  # "/": start of a text telegram
 _BANG = b"!"  # end of a text telegram, the CRC follows
+_LINE_END = b"\r\n"  # after the CRC, or right after "!" on DSMR 2.2/3
 _CIPHER_TAG = 0xDB  # general-glo-ciphering
 _ENVELOPE_START = b"\xdb\x08"  # the tag, then the 8-byte system title length
 _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _CRC_DIGITS = 4
 # Security control bytes an envelope may carry (suite 0 or 1; authenticated and/or
 # encrypted); anything else after "DB 08 <title> <length>" is noise that looked like a start.
 _SECURITY_CONTROLS = frozenset({0x10, 0x20, 0x30, 0x11, 0x21, 0x31})
 _MIN_CONTENT = 5  # security control + invocation counter
+# Bytes after a candidate start that tell whether it is plausible (an envelope header).
+_START_LOOKAHEAD = 14
 
 
-def _next_start(buffer: bytearray, start: int, end: int) -> int:
+def _next_start(buffer: bytes | bytearray, start: int, end: int) -> int:
     """Index of the first ``/`` or ``DB`` in ``buffer[start:end]``, or -1."""
     slash = buffer.find(_SLASH, start, end)
     tag = buffer.find(_CIPHER_TAG, start, end if slash < 0 else slash)
     return tag if tag >= 0 else slash
+
+
+def _plausible_start(data: bytes | bytearray, pos: int) -> bool:
+    """Whether a frame may start at ``data[pos]``: ``/`` and a FLAG manufacturer id (three
+    letters; the baud rate character after it is not always a digit: ``/NWA-WARMTELINK``),
+    or an envelope header. A start cut off by the end of ``data`` is plausible as far as it
+    goes."""
+    if data[pos] == _SLASH:
+        return all(byte in _LETTERS for byte in data[pos + 1 : pos + 4])
+    head = bytes(data[pos : pos + _START_LOOKAHEAD])
+    if head[:1] != b"\xdb" or head[1:2] not in (b"", b"\x08"):
+        return False
+    if len(head) < 12:
+        return True
+    length_byte = head[10]
+    if length_byte < 0x80:
+        control = head[11]
+    elif length_byte in (0x81, 0x82):
+        header = 11 + (length_byte & 0x7F)
+        if len(head) <= header:
+            return True
+        control = head[header]
+    else:
+        return False
+    return control in _SECURITY_CONTROLS
 
 
 class DsmrFramer:
@@ -55,15 +94,35 @@ class DsmrFramer:
 
     def feed(self, data: bytes) -> list[bytes | RejectedFrame]:
         """Consume a chunk; return the frames it completed."""
+        return list(self.frames(data))
+
+    def frames(self, data: bytes) -> Iterator[bytes | RejectedFrame]:
+        """Consume a chunk; yield the frames it completes one by one, so that the consumer
+        can hand a frame it rejects back (:meth:`rescan`) before framing goes on."""
         if not self._buffer and data[:1] == b"/":
             telegram = self._whole_telegram(data)
             if telegram is not None:
-                return [telegram]
+                yield telegram
+                yield from self._drain()  # bytes a rescan put back, if any
+                return
         self._buffer += data
+        yield from self._drain()
+
+    def rescan(self, frame: bytes) -> None:
+        """``frame`` (as cut by this framer) was rejected: resume framing at the first
+        plausible frame start inside it, before the bytes still buffered. An envelope
+        whose length claimed more than was sent took in the start of the next frame."""
+        lookahead = frame + bytes(self._buffer[:_START_LOOKAHEAD])
+        pos = self._restart_after(lookahead)
+        if 0 < pos < len(frame):
+            self._buffer[:0] = frame[pos:]
+            self._resume = 1
+
+    def _drain(self) -> Iterator[bytes | RejectedFrame]:
         out: list[bytes | RejectedFrame] = []
         while self._step(out):
-            pass
-        return out
+            yield from out
+            out.clear()
 
     def _whole_telegram(self, data: bytes) -> bytes | None:
         """The usual chunk of a P1 port, one whole telegram ending in four CRC digits and
@@ -88,21 +147,39 @@ class DsmrFramer:
         return data[:end]
 
     def flush(self) -> list[bytes | RejectedFrame]:
-        """End of input: a telegram whose CRC line was cut by the end is complete as it is;
-        any other pending frame is reported truncated."""
-        out: list[bytes | RejectedFrame] = []
+        """End of input; see :meth:`flush_frames`."""
+        return list(self.flush_frames())
+
+    def flush_frames(self) -> Iterator[bytes | RejectedFrame]:
+        """End of input: a telegram whose CRC line was cut by the end is complete as it
+        is; any other pending frame is reported truncated, and the frames that started
+        inside the span it was waiting for are framed as usual."""
         buffer = self._buffer
-        if buffer and buffer[0] == _SLASH and buffer.find(_BANG, 1) >= 0:
-            out.append(bytes(buffer))  # "!" with 0-3 CRC digits and no line end yet
-        elif buffer and buffer[0] in (_SLASH, _CIPHER_TAG):
-            kind = "telegram" if buffer[0] == _SLASH else "encrypted frame"
-            out.append(
-                RejectedFrame(
-                    TruncatedFrame(f"{kind} ended after {len(buffer)} bytes"), bytes(buffer)
-                )
-            )
+        while buffer:
+            first = buffer[0]
+            if first not in (_SLASH, _CIPHER_TAG):
+                break  # noise
+            bang = buffer.find(_BANG, 1) if first == _SLASH else -1
+            if bang >= 0 and bang + 1 < len(buffer) and buffer[bang + 1] in _HEX_DIGITS:
+                yield bytes(buffer)  # "!" with 1-3 CRC digits and no line end yet
+                break
+            restart = self._restart_after(bytes(buffer))
+            kind = "telegram" if first == _SLASH else "encrypted frame"
+            pending = bytes(buffer[:restart]) if restart > 0 else bytes(buffer)
+            yield RejectedFrame(TruncatedFrame(f"{kind} ended after {len(pending)} bytes"), pending)
+            if restart <= 0:
+                break
+            del buffer[:restart]
+            self._resume = 1
+            yield from self._drain()
         self.reset()
-        return out
+
+    def _restart_after(self, frame: bytes) -> int:
+        """Index of the first plausible frame start in ``frame[1:]``, or -1."""
+        pos = _next_start(frame, 1, len(frame))
+        while pos >= 0 and not _plausible_start(frame, pos):
+            pos = _next_start(frame, pos + 1, len(frame))
+        return pos
 
     def reset(self) -> None:
         """Forget everything pending."""
@@ -164,7 +241,15 @@ class DsmrFramer:
         end = bang + 1
         while end < size and end - bang <= _CRC_DIGITS and buffer[end] in _HEX_DIGITS:
             end += 1
-        if end - bang <= _CRC_DIGITS and end == size:
+        if end == bang + 1:
+            # No CRC digits: a DSMR 2.2/3 telegram ends here only if CR LF follows.
+            after = bytes(buffer[end : end + 2])
+            if _LINE_END.startswith(after) and len(after) < 2:
+                self._resume = bang  # the line end may come in the next chunk
+                return False
+            if after == _LINE_END:
+                end += 2
+        elif end - bang <= _CRC_DIGITS and end == size:
             self._resume = bang  # the CRC may go on in the next chunk
             return False
         out.append(bytes(buffer[:end]))

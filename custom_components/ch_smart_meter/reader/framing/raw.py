@@ -57,6 +57,15 @@ def scan(buffer: bytes | bytearray, start: int) -> Scan:
     return Scan(ScanKind.FRAME, end, bytes(buffer[start:end]))
 
 
+def strong_start(buffer: bytes | bytearray, start: int) -> bool:
+    """A start random bytes rarely give: the LLC header, a ciphered APDU (its system
+    title length, header and security control are checked by :func:`scan`) or a
+    data-notification (its whole body must decode); a bare block-transfer tag is not."""
+    if buffer[start] == LLC_FIRST:
+        return bytes(buffer[start : start + 3]) in LLC_HEADERS or start + 3 > len(buffer)
+    return buffer[start] in (TAG_CIPHERED, TAG_NOTIFICATION)
+
+
 def _apdu_end(buffer: bytes | bytearray, start: int) -> int | Scan:
     size = len(buffer)
     tag = buffer[start]

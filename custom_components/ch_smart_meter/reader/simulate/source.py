@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
@@ -39,8 +39,9 @@ class SourceOptions:
     """
 
     seed: int = 1
-    key: bytes | None = None
-    authentication_key: bytes | None = None
+    # Secrets: never in a repr (logs, test failure output).
+    key: bytes | None = field(default=None, repr=False)
+    authentication_key: bytes | None = field(default=None, repr=False)
     model: str | None = None
     submeters: tuple[str, ...] = ()
     tariff_hours: tuple[int, int] | None = None

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -57,8 +57,9 @@ class SimulatorUrl:
     standard: Standard
     interval: float = 1.0
     seed: int = 1
-    key: bytes | None = None
-    authentication_key: bytes | None = None
+    # Secrets: never in a repr (logs, test failure output).
+    key: bytes | None = field(default=None, repr=False)
+    authentication_key: bytes | None = field(default=None, repr=False)
     acceleration: float = 1.0
     start: datetime | None = None
     submeters: tuple[str, ...] = ()

@@ -1,0 +1,98 @@
+"""The fuzzer's deterministic subset: about 10^4 cases over every target, in this process.
+
+``scripts/fuzz --long`` runs a million cases per decoder; this runs 2,000 per decoder with
+a fixed seed and requires what the long run requires: no exception but typed rejections,
+no wrong reading that a protection's limits do not explain, every undamaged unit decoded
+next to damaged ones, the same result whichever byte boundary splits a frame, bounded
+buffers. The oracle itself is checked too: a wrong reading is caught, and only the
+protections that cannot catch it explain it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from custom_components.ch_smart_meter.reader.model import Reading
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import fuzz_targets
+import lib_fuzz
+
+CASES_PER_DECODER = 2_000
+SEED = 20260601
+TARGETS = lib_fuzz.available_targets()
+NAMES = [target.name for target in TARGETS]
+
+
+@pytest.fixture(scope="module")
+def totals() -> dict[str, lib_fuzz.Stats]:
+    stats, _ = lib_fuzz.run(TARGETS, CASES_PER_DECODER, seed=SEED, jobs=1)
+    return stats
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_oracle_holds(totals: dict[str, lib_fuzz.Stats], name: str) -> None:
+    stats = totals[name]
+    assert stats.escaped == 0, stats.examples
+    assert stats.unexplained == 0, stats.examples
+    assert stats.split_mismatches == 0, stats.examples
+    assert stats.max_retained <= lib_fuzz.MAX_RETAINED
+    assert stats.survived >= 0.99 * stats.undamaged, stats.examples
+    assert not stats.failed
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_target_is_fed_damaged_and_undamaged_units(
+    totals: dict[str, lib_fuzz.Stats], name: str
+) -> None:
+    stats = totals[name]
+    assert stats.cases >= CASES_PER_DECODER // 4
+    assert 0.35 * stats.cases <= stats.damaged <= 0.65 * stats.cases
+    assert stats.readings and stats.rejections
+    assert stats.undamaged >= stats.cases // 4 or fuzz_targets.BY_NAME[name].captures
+
+
+def test_the_subset_is_about_ten_thousand_cases_of_every_kind(
+    totals: dict[str, lib_fuzz.Stats],
+) -> None:
+    cases = sum(stats.cases for stats in totals.values())
+    assert 10_000 <= cases <= 12_000
+    mutations = sum((stats.mutations for stats in totals.values()), start=Counter[str]())
+    assert set(mutations) == {str(kind) for kind in lib_fuzz.MUTATIONS}
+    assert sum(stats.splits for stats in totals.values()) > 1_000
+    decoders = {fuzz_targets.BY_NAME[name].standard for name in totals}
+    assert len(decoders) == 5
+
+
+def _reading(values: dict[str, float], frame: bytes) -> Reading:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return Reading(timestamp=moment, meter_id="X", values=values, frame=frame)
+
+
+def test_the_oracle_catches_a_wrong_reading() -> None:
+    """A reading that equals no undamaged unit's is wrong; only a protection that cannot
+    catch the damage explains it."""
+    stats = lib_fuzz.Stats()
+    pool = lib_fuzz.Pool([fuzz_targets.Unit((b"x",))], [frozenset()])
+    smarty = fuzz_targets.BY_NAME["dsmr-smarty"]
+    wrong = _reading({"1.8.0": 1.0}, b"\xdb\x08" + bytes(30))
+    lib_fuzz.judge(smarty, pool, [0], [True], [wrong], stats, "test", live=True)
+    assert stats.unexplained == 1  # an authenticated envelope: nothing explains it
+    legacy = fuzz_targets.BY_NAME["dsmr-2.2"]
+    telegram = _reading({"1.8.0": 1.0}, b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.8.1(1)\r\n!\r\n")
+    stats = lib_fuzz.Stats()
+    lib_fuzz.judge(legacy, pool, [0], [True], [telegram], stats, "test", live=False)
+    assert stats.unexplained == 0
+    assert stats.wrong == {"no checksum: DSMR 2.2/3 telegram": 1}
+
+
+def test_a_lost_undamaged_unit_fails_the_target() -> None:
+    stats = lib_fuzz.Stats(undamaged=100, survived=98)
+    assert stats.failed
+    assert not lib_fuzz.Stats(undamaged=100, survived=99).failed
