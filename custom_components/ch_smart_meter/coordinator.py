@@ -269,12 +269,17 @@ class ChSmartMeterCoordinator:
             self._async_meter_identified(reading)
         for listener in self._reading_listeners:
             listener(reading)
+        if not self.available:
+            # Back (or the first reading): every sensor writes its state once, with this
+            # reading's values. Writing before the flush would show the last values from
+            # before the silence, stamped now (the recorder would keep them).
+            self._async_set_available(True)
+            self._async_flush(now, write_all=True)
+        elif now >= self._next_flush:
+            self._async_flush(now)
+        # After the flush: new sensors start with this reading's value, not unavailable.
         if new_codes is not None and self._new_channels_listener is not None:
             self._new_channels_listener(new_codes)
-        if not self.available:
-            self._async_set_available(True)
-        if now >= self._next_flush:
-            self._async_flush(now)
         if self._silence_timer is None:
             self._silence_timer = async_call_later(
                 self.hass, self.silence_limit, self._async_check_silence
@@ -289,10 +294,10 @@ class ChSmartMeterCoordinator:
                 LOGGER.warning("%s: %s", self.entry.title, notice)
 
     @callback
-    def _async_flush(self, now: float) -> None:
+    def _async_flush(self, now: float, *, write_all: bool = False) -> None:
         self._next_flush = now + self.update_interval
         for channel in self._flushing:
-            if channel.take():
+            if channel.take() or write_all:
                 channel.listener()
         if self.reading is not None:
             self.last_reading_channel.publish(self.reading.timestamp)
@@ -328,8 +333,8 @@ class ChSmartMeterCoordinator:
                 channel.discard()
             # The first reading after the silence is published at once.
             self._next_flush = 0.0
-        for channel in self._flushing:
-            channel.listener()
+            for channel in self._flushing:
+                channel.listener()
 
     @callback
     def _async_meter_identified(self, reading: Reading) -> None:
