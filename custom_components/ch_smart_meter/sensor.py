@@ -144,17 +144,6 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     created: set[str] = set()
 
-    @callback
-    def add_codes(codes: list[str]) -> None:
-        entities: list[SensorEntity] = []
-        for code in codes:
-            if code in created or code not in SENSORS:
-                continue
-            created.add(code)
-            entities.append(_create(coordinator, SENSORS[code]))
-        if entities:
-            async_add_entities(entities)
-
     prefix = f"{coordinator.meter_id}_"
     known = [
         _CODES_BY_KEY[key]
@@ -162,6 +151,18 @@ async def async_setup_entry(
         if registry_entry.domain == "sensor"
         and (key := registry_entry.unique_id.removeprefix(prefix)) in _CODES_BY_KEY
     ]
+
+    @callback
+    def add_codes(codes: list[str]) -> None:
+        entities: list[SensorEntity] = []
+        for code in codes:
+            if code in created or code not in SENSORS:
+                continue
+            created.add(code)
+            entities.append(_create(coordinator, SENSORS[code], restoring=code in known))
+        if entities:
+            async_add_entities(entities)
+
     add_codes(known + list(coordinator.channels))
     entry.async_on_unload(coordinator.set_new_channels_listener(add_codes))
     async_add_entities(
@@ -173,11 +174,14 @@ async def async_setup_entry(
 
 
 def _create(
-    coordinator: ChSmartMeterCoordinator, description: ChSmartMeterSensorEntityDescription
+    coordinator: ChSmartMeterCoordinator,
+    description: ChSmartMeterSensorEntityDescription,
+    *,
+    restoring: bool,
 ) -> SensorEntity:
     channel = coordinator.channel(description.code)
     if isinstance(channel, CounterChannel):
-        return ChSmartMeterCounterSensor(coordinator, channel, description)
+        return ChSmartMeterCounterSensor(coordinator, channel, description, restoring=restoring)
     return ChSmartMeterSensor(coordinator, channel, description)
 
 
@@ -198,9 +202,32 @@ class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
 
     _channel: CounterChannel
 
+    def __init__(
+        self,
+        coordinator: ChSmartMeterCoordinator,
+        channel: CounterChannel,
+        description: ChSmartMeterSensorEntityDescription,
+        *,
+        restoring: bool,
+    ) -> None:
+        super().__init__(coordinator, channel, description)
+        # A sensor known from before waits for its restored value (async_added_to_hass).
+        self._floor_pending = restoring
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the restored value is not yet the guard's floor.
+
+        The meter streams while Home Assistant starts, so readings reach the channel
+        before the sensor is added, and Home Assistant may write the state while adding it
+        (an entity registry update), before async_added_to_hass: that state would show a
+        value below the restored one, and the energy statistics count the way back up.
+        """
+        return not self._floor_pending and super().available
+
     async def async_added_to_hass(self) -> None:
-        """Seed the guard with the value published before the restart."""
-        await super().async_added_to_hass()
+        """Seed the guard with the value published before the restart, publish what the
+        seeded guard lets through, then follow the channel."""
         last = await self.async_get_last_sensor_data()
         if (
             last is not None
@@ -209,6 +236,9 @@ class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
             == self.entity_description.native_unit_of_measurement
         ):
             self._channel.guard.seed(float(last.native_value))
+            self._channel.take()
+        self._floor_pending = False
+        await super().async_added_to_hass()
 
 
 class ChSmartMeterStatusSensor(ChSmartMeterEntity, SensorEntity):
