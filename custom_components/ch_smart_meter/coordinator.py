@@ -6,11 +6,17 @@ the coordinator feeds one channel per OBIS code (see ``channels.py``); at the en
 update interval it flushes the channels, and only entities whose value changed write their
 state. It also owns availability (silence longer than a few reading intervals), the log
 policy for rejected frames (the source counts them), and the repair issue for a rejected key.
+
+An outage is logged once each way: the source logs its link (a warning when it is lost, an
+info line when it is back), the coordinator the sensors (an info line when they become
+unavailable, and one when readings return, unless the source's link came back meanwhile: its
+own line already says so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,6 +111,9 @@ class ChSmartMeterCoordinator:
 
         self.available = False
         self._silent = False
+        # The source lost its link since the last reading: it logged that, and logs its
+        # return itself (see _async_set_available).
+        self._link_lost = False
         self.reading: Reading | None = None
         self.connected = False
         self.last_connection_error: ReaderError | None = None
@@ -204,6 +213,7 @@ class ChSmartMeterCoordinator:
         if connected:
             LOGGER.debug("%s: connected", self.entry.title)
         elif error is not None:
+            self._link_lost = True
             LOGGER.debug("%s: disconnected: %s", self.entry.title, error.message)
 
     @callback
@@ -277,6 +287,7 @@ class ChSmartMeterCoordinator:
             self._async_flush(now, write_all=True)
         elif now >= self._next_flush:
             self._async_flush(now)
+        self._link_lost = False
         # After the flush: new sensors start with this reading's value, not unavailable.
         if new_codes is not None and self._new_channels_listener is not None:
             self._new_channels_listener(new_codes)
@@ -320,7 +331,13 @@ class ChSmartMeterCoordinator:
         if available:
             if self._silent:
                 self._silent = False
-                LOGGER.info("%s: the meter is sending again", self.entry.title)
+                # One line on recovery: a source whose link was lost has just logged that
+                # it is back (a session's "Reconnected to ..."); a second line says nothing.
+                LOGGER.log(
+                    logging.DEBUG if self._link_lost else logging.INFO,
+                    "%s: the meter is sending again",
+                    self.entry.title,
+                )
         else:
             self._silent = True
             # Info, once (quality scale "log-when-unavailable"); the entities show it too.
