@@ -60,6 +60,9 @@ type SourceFactory = Callable[[ResultCallback, ConnectionCallback], ReadingSourc
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
 # that take more than 10 s.
 SETUP_CONNECT_TIMEOUT = 3.0
+# Bytes after the last reading, in frames of its size: more than this and not one frame in
+# them (not even a rejected one) is a meter speaking another way, not a frame cut off.
+NOISE_FRAMES = 2
 
 
 def _channel_for(entry: ObisEntry | None) -> Channel:
@@ -114,6 +117,9 @@ class ChSmartMeterCoordinator:
         # The source lost its link since the last reading: it logged that, and logs its
         # return itself (see _async_set_available).
         self._link_lost = False
+        # The source's counters at the last reading: what arrived since then, and how.
+        self._bytes_at_reading = 0
+        self._rejected_at_reading = 0
         self.reading: Reading | None = None
         self.connected = False
         self.last_connection_error: ReaderError | None = None
@@ -270,6 +276,9 @@ class ChSmartMeterCoordinator:
             channel.add(value, now)
         self.reading = reading
         self._last_reading_at = now
+        stats = self.source.stats
+        self._bytes_at_reading = stats.bytes_received
+        self._rejected_at_reading = stats.frames_rejected
         if reading.notices:
             self._async_log_notices(reading.notices)
         if self._key_failures:
@@ -340,18 +349,47 @@ class ChSmartMeterCoordinator:
                 )
         else:
             self._silent = True
-            # Info, once (quality scale "log-when-unavailable"); the entities show it too.
-            LOGGER.info(
-                "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
-                self.entry.title,
-                self.silence_limit,
-            )
+            self._async_log_silence()
             for channel in self._flushing:
                 channel.discard()
             # The first reading after the silence is published at once.
             self._next_flush = 0.0
             for channel in self._flushing:
                 channel.listener()
+
+    @callback
+    def _async_log_silence(self) -> None:
+        """Info, once (quality scale "log-when-unavailable"); the entities show it too.
+
+        A warning instead when a meter that pushes its frames kept sending bytes without a
+        single frame in them: a meter at another speed or parity than the port's. No
+        rejected-frame warning tells that (there is no frame to reject), and it is what a
+        user has to fix. (A polled meter's bytes may be the echo of our own requests.)
+        """
+        stats = self.source.stats
+        received = stats.bytes_received - self._bytes_at_reading
+        recent = self.source.recent_frames
+        frame_size = len(recent[-1]) if recent else 0
+        if (
+            self.spec.create_poller is None
+            and not self._link_lost
+            and stats.frames_rejected == self._rejected_at_reading
+            and received > NOISE_FRAMES * frame_size
+        ):
+            LOGGER.warning(
+                "%s: no reading from the meter for %.0f seconds, though it sent %d bytes: not "
+                "one frame in them (are the port's speed and parity the meter's?); its sensors "
+                "are unavailable",
+                self.entry.title,
+                self.silence_limit,
+                received,
+            )
+            return
+        LOGGER.info(
+            "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
+            self.entry.title,
+            self.silence_limit,
+        )
 
     @callback
     def _async_meter_identified(self, reading: Reading) -> None:
