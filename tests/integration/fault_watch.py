@@ -128,6 +128,16 @@ class Watch:
             and about in (message := record.getMessage())
         ]
 
+    async def logged(self, fragment: str, since: float, timeout: float = 10.0) -> float:
+        """When a record (any level) containing ``fragment`` was logged after ``since``;
+        waits for it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for at, record in self.logs:
+                    if at > since and fragment in record.getMessage():
+                        return at
+                await asyncio.sleep(0.01)
+
     def value_states(self) -> list[StateRecord]:
         """States of the meter's value sensors (not the always-available diagnostics)."""
         return [

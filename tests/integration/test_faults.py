@@ -331,7 +331,8 @@ async def test_tcp_server_resets_the_connection(hass: HomeAssistant) -> None:
 @pytest.mark.usefixtures("socket_enabled")
 async def test_tcp_server_refuses_connections_for_30_s(hass: HomeAssistant) -> None:
     """The serial server goes away for 30 s (connection refused), then listens again on
-    the same port: the capped backoff reconnects within seconds."""
+    the same port, right after a refused attempt: the capped backoff (4 s) reconnects
+    within seconds even then."""
     silence = 1.5
     async with nothing_left_behind():
         meter = TcpMeter()
@@ -348,6 +349,9 @@ async def test_tcp_server_refuses_connections_for_30_s(hass: HomeAssistant) -> N
                     lost = time.monotonic()
                     await meter.stop()
                     await asyncio.sleep(30.0)
+                    # The worst moment to come back: just after a refused attempt, when the
+                    # session waits its longest backoff (4 s plus up to 10 %) for the next.
+                    await watch.logged("Next connection attempt", since=time.monotonic())
                     await meter.start()
                     back = time.monotonic()
                     record_resume("tcp refused 30 s", await watch.reading_after(back))
