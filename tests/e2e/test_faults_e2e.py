@@ -160,7 +160,7 @@ def restart(config_dir: Path, port: int, log: Path, link: Path) -> tuple[HomeAss
     run = HomeAssistantRun(config_dir, port, log)
     path = str(link.resolve())
     opened = wait_for(
-        lambda: run.holds(path) and time.time(), 120, "Home Assistant to open the pty"
+        lambda: run.holds(path) and time.time(), 120, "Home Assistant to open the pty", step=0.02
     )
     run.api.wait_until_up(run.process, timeout=120)
     run.api.login(*OWNER[1:])
