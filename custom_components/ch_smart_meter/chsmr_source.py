@@ -163,6 +163,16 @@ class ChSmrSource:
             self._stats.last_error = error.message
         if connected == self._connected:
             return
+        # Like a session on a port, the source logs its link: once when lost (Home
+        # Assistant's MQTT client logs a lost broker at debug level only), once when back.
+        if not connected:
+            LOGGER.warning(
+                "%s: %s; its readings resume when it is back",
+                self.entry.title,
+                error.detail if error is not None and error.detail else "no MQTT connection",
+            )
+        elif self._connected is False:
+            LOGGER.info("%s: MQTT is connected again", self.entry.title)
         self._connected = connected
         if self._on_connection is not None:
             self._on_connection(connected, error)

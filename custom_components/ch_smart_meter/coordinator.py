@@ -6,11 +6,17 @@ the coordinator feeds one channel per OBIS code (see ``channels.py``); at the en
 update interval it flushes the channels, and only entities whose value changed write their
 state. It also owns availability (silence longer than a few reading intervals), the log
 policy for rejected frames (the source counts them), and the repair issue for a rejected key.
+
+An outage is logged once each way: the source logs its link (a warning when it is lost, an
+info line when it is back), the coordinator the sensors (an info line when they become
+unavailable, and one when readings return, unless the source's link came back meanwhile: its
+own line already says so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +77,9 @@ type SourceFactory = Callable[[ResultCallback, ConnectionCallback], ReadingSourc
 # Short: a port that cannot be opened fails at once, and Home Assistant warns about set-ups
 # that take more than 10 s.
 SETUP_CONNECT_TIMEOUT = 3.0
+# Bytes after the last reading, in frames of its size: more than this and not one frame in
+# them (not even a rejected one) is a meter speaking another way, not a frame cut off.
+NOISE_FRAMES = 2
 
 # The text and code messages of the meter (0-0:96.13.0, 0-0:96.13.1): one sensor each.
 MESSAGE_CODES = frozenset({"96.13.0", "96.13.1"})
@@ -126,6 +135,12 @@ class ChSmartMeterCoordinator:
 
         self.available = False
         self._silent = False
+        # The source lost its link since the last reading: it logged that, and logs its
+        # return itself (see _async_set_available).
+        self._link_lost = False
+        # The source's counters at the last reading: what arrived since then, and how.
+        self._bytes_at_reading = 0
+        self._rejected_at_reading = 0
         self.reading: Reading | None = None
         self.connected = False
         self.last_connection_error: ReaderError | None = None
@@ -229,6 +244,7 @@ class ChSmartMeterCoordinator:
         if connected:
             LOGGER.debug("%s: connected", self.entry.title)
         elif error is not None:
+            self._link_lost = True
             LOGGER.debug("%s: disconnected: %s", self.entry.title, error.message)
 
     @callback
@@ -325,6 +341,9 @@ class ChSmartMeterCoordinator:
             new_codes = self._feed_extras(reading, now, new_codes)
         self.reading = reading
         self._last_reading_at = now
+        stats = self.source.stats
+        self._bytes_at_reading = stats.bytes_received
+        self._rejected_at_reading = stats.frames_rejected
         if reading.notices:
             self._async_log_notices(reading.notices)
         if self._key_failures:
@@ -334,12 +353,18 @@ class ChSmartMeterCoordinator:
             self._async_meter_identified(reading)
         for listener in self._reading_listeners:
             listener(reading)
+        if not self.available:
+            # Back (or the first reading): every sensor writes its state once, with this
+            # reading's values. Writing before the flush would show the last values from
+            # before the silence, stamped now (the recorder would keep them).
+            self._async_set_available(True)
+            self._async_flush(now, write_all=True)
+        elif now >= self._next_flush:
+            self._async_flush(now)
+        self._link_lost = False
+        # After the flush: new sensors start with this reading's value, not unavailable.
         if new_codes is not None and self._new_channels_listener is not None:
             self._new_channels_listener(new_codes)
-        if not self.available:
-            self._async_set_available(True)
-        if now >= self._next_flush:
-            self._async_flush(now)
         if self._silence_timer is None:
             self._silence_timer = async_call_later(
                 self.hass, self.silence_limit, self._async_check_silence
@@ -379,10 +404,10 @@ class ChSmartMeterCoordinator:
                 LOGGER.warning("%s: %s", self.entry.title, notice)
 
     @callback
-    def _async_flush(self, now: float) -> None:
+    def _async_flush(self, now: float, *, write_all: bool = False) -> None:
         self._next_flush = now + self.update_interval
         for channel in self._flushing:
-            if channel.take():
+            if channel.take() or write_all:
                 channel.listener()
         if self.reading is not None:
             self.last_reading_channel.publish(self.reading.timestamp)
@@ -405,21 +430,56 @@ class ChSmartMeterCoordinator:
         if available:
             if self._silent:
                 self._silent = False
-                LOGGER.info("%s: the meter is sending again", self.entry.title)
+                # One line on recovery: a source whose link was lost has just logged that
+                # it is back (a session's "Reconnected to ..."); a second line says nothing.
+                LOGGER.log(
+                    logging.DEBUG if self._link_lost else logging.INFO,
+                    "%s: the meter is sending again",
+                    self.entry.title,
+                )
         else:
             self._silent = True
-            # Info, once (quality scale "log-when-unavailable"); the entities show it too.
-            LOGGER.info(
-                "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
-                self.entry.title,
-                self.silence_limit,
-            )
+            self._async_log_silence()
             for channel in self._flushing:
                 channel.discard()
             # The first reading after the silence is published at once.
             self._next_flush = 0.0
-        for channel in self._flushing:
-            channel.listener()
+            for channel in self._flushing:
+                channel.listener()
+
+    @callback
+    def _async_log_silence(self) -> None:
+        """Info, once (quality scale "log-when-unavailable"); the entities show it too.
+
+        A warning instead when a meter that pushes its frames kept sending bytes without a
+        single frame in them: a meter at another speed or parity than the port's. No
+        rejected-frame warning tells that (there is no frame to reject), and it is what a
+        user has to fix. (A polled meter's bytes may be the echo of our own requests.)
+        """
+        stats = self.source.stats
+        received = stats.bytes_received - self._bytes_at_reading
+        recent = self.source.recent_frames
+        frame_size = len(recent[-1]) if recent else 0
+        if (
+            self.spec.create_poller is None
+            and not self._link_lost
+            and stats.frames_rejected == self._rejected_at_reading
+            and received > NOISE_FRAMES * frame_size
+        ):
+            LOGGER.warning(
+                "%s: no reading from the meter for %.0f seconds, though it sent %d bytes: not "
+                "one frame in them (are the port's speed and parity the meter's?); its sensors "
+                "are unavailable",
+                self.entry.title,
+                self.silence_limit,
+                received,
+            )
+            return
+        LOGGER.info(
+            "%s: no reading from the meter for %.0f seconds; its sensors are unavailable",
+            self.entry.title,
+            self.silence_limit,
+        )
 
     @callback
     def _async_meter_identified(self, reading: Reading) -> None:

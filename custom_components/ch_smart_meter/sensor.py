@@ -199,19 +199,6 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     created: set[str] = set()
 
-    @callback
-    def add_codes(codes: list[str]) -> None:
-        entities: list[SensorEntity] = []
-        for code in codes:
-            if code in created:
-                continue
-            entity = _create(coordinator, code)
-            if entity is not None:
-                created.add(code)
-                entities.append(entity)
-        if entities:
-            async_add_entities(entities)
-
     prefix = f"{coordinator.meter_id}_"
     known: list[str] = []
     for registry_entry in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
@@ -223,11 +210,24 @@ async def async_setup_entry(
         elif match := _SUBMETER_ID.match(key):
             # A sub-meter seen before: its sensor restores its register before the first
             # reading is compared with it.
-            channel = coordinator.submeter_channel(
+            coordinator.submeter_channel(
                 int(match[1]), match[2], registry_entry.unit_of_measurement
             )
             known.append(submeter_key(int(match[1])))
-            del channel
+
+    @callback
+    def add_codes(codes: list[str]) -> None:
+        entities: list[SensorEntity] = []
+        for code in codes:
+            if code in created:
+                continue
+            entity = _create(coordinator, code, restoring=code in known)
+            if entity is not None:
+                created.add(code)
+                entities.append(entity)
+        if entities:
+            async_add_entities(entities)
+
     add_codes(known + list(coordinator.channels))
     entry.async_on_unload(coordinator.set_new_channels_listener(add_codes))
     async_add_entities(
@@ -238,17 +238,20 @@ async def async_setup_entry(
     )
 
 
-def _create(coordinator: ChSmartMeterCoordinator, code: str) -> SensorEntity | None:
-    """The entity of a channel key, or None for values without a sensor."""
+def _create(
+    coordinator: ChSmartMeterCoordinator, code: str, *, restoring: bool
+) -> SensorEntity | None:
+    """The entity of a channel key, or None for values without a sensor; ``restoring``:
+    known from before (an energy register waits for its restored value)."""
     channel = coordinator.channels.get(code)
     if isinstance(channel, SubMeterChannel):
-        return ChSmartMeterSubMeterSensor(coordinator, channel, code)
+        return ChSmartMeterSubMeterSensor(coordinator, channel, code, restoring=restoring)
     description = SENSORS.get(code) or EXTRA_SENSORS.get(code)
     if description is None:
         return None
     channel = coordinator.channel(code)
     if isinstance(channel, CounterChannel):
-        return ChSmartMeterCounterSensor(coordinator, channel, description)
+        return ChSmartMeterCounterSensor(coordinator, channel, description, restoring=restoring)
     if description.device_class is SensorDeviceClass.ENUM:
         return ChSmartMeterTariffSensor(coordinator, channel, description)
     return ChSmartMeterSensor(coordinator, channel, description)
@@ -285,9 +288,32 @@ class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
 
     _channel: CounterChannel
 
+    def __init__(
+        self,
+        coordinator: ChSmartMeterCoordinator,
+        channel: CounterChannel,
+        description: ChSmartMeterSensorEntityDescription,
+        *,
+        restoring: bool,
+    ) -> None:
+        super().__init__(coordinator, channel, description)
+        # A sensor known from before waits for its restored value (async_added_to_hass).
+        self._floor_pending = restoring
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the restored value is not yet the guard's floor.
+
+        The meter streams while Home Assistant starts, so readings reach the channel
+        before the sensor is added, and Home Assistant may write the state while adding it
+        (an entity registry update), before async_added_to_hass: that state would show a
+        value below the restored one, and the energy statistics count the way back up.
+        """
+        return not self._floor_pending and super().available
+
     async def async_added_to_hass(self) -> None:
-        """Seed the guard with the value published before the restart, and when it was."""
-        await super().async_added_to_hass()
+        """Seed the guard with the value published before the restart (and when it was),
+        publish what the seeded guard lets through, then follow the channel."""
         last = await self.async_get_last_sensor_data()
         state = await self.async_get_last_state()
         if (
@@ -300,6 +326,9 @@ class ChSmartMeterCounterSensor(ChSmartMeterSensor, RestoreSensor):
             # The guard's clock is monotonic: the restored value's age on it.
             age = max((dt_util.utcnow() - state.last_updated).total_seconds(), 0.0)
             self._channel.guard.seed(float(last.native_value), self.coordinator.clock() - age)
+            self._channel.take()
+        self._floor_pending = False
+        await super().async_added_to_hass()
 
     @property
     def extra_state_attributes(self) -> dict[str, float] | None:
@@ -333,13 +362,16 @@ _SUBMETER_CLASSES: dict[str, SensorDeviceClass] = {
 }
 
 
-def describe_submeter(key: str, kind: str, unit: str | None) -> SensorEntityDescription:
+def describe_submeter(
+    key: str, kind: str, unit: str | None
+) -> ChSmartMeterSensorEntityDescription:
     """A sub-meter's register: a total the energy dashboard offers as gas, water or heat."""
     device_class = _SUBMETER_CLASSES.get(kind)
     if device_class is not None and unit not in DEVICE_CLASS_UNITS.get(device_class, ()):
         device_class = None  # a unit the class does not take: the number and its unit only
-    return SensorEntityDescription(
+    return ChSmartMeterSensorEntityDescription(
         key=f"{key}_{kind}",
+        code=key,
         # The sub-meter's device is named after it: the register is its main feature.
         name=None,
         device_class=device_class,
@@ -356,10 +388,15 @@ class ChSmartMeterSubMeterSensor(ChSmartMeterCounterSensor):
     _channel: SubMeterChannel
 
     def __init__(
-        self, coordinator: ChSmartMeterCoordinator, channel: SubMeterChannel, key: str
+        self,
+        coordinator: ChSmartMeterCoordinator,
+        channel: SubMeterChannel,
+        key: str,
+        *,
+        restoring: bool,
     ) -> None:
         description = describe_submeter(key, channel.kind, channel.unit)
-        super().__init__(coordinator, channel, description)
+        super().__init__(coordinator, channel, description, restoring=restoring)
         number = key.removeprefix(SUBMETER_PREFIX)
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, f"{coordinator.meter_id}_{key}")},
