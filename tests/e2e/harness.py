@@ -37,6 +37,7 @@ __all__ = [
     "BrokerTap",
     "ConfigEntrySeed",
     "HomeAssistant",
+    "SimulatedMeter",
     "free_port",
     "mosquitto_binary",
     "wait_for",
@@ -158,10 +159,63 @@ class BrokerTap:
         self._client.loop_stop()
 
 
+class SimulatedMeter:
+    """``cli simulate --pty`` in its own process: a meter on a pseudo-terminal.
+
+    ``args`` are the simulate command's options other than ``--pty`` (the standard, the
+    interval, a key...).
+    """
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        # Its messages go to a file, not a pipe nobody reads once the path is known.
+        output = workdir / f"meter-{time.monotonic_ns()}.log"
+        with output.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "custom_components.ch_smart_meter.cli",
+                    "simulate",
+                    "--pty",
+                    *args,
+                ],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        line = wait_for(
+            lambda: output.read_text(encoding="utf-8").partition("\n")[1] and output.read_text(),
+            30,
+            "the simulated meter's pty",
+        )
+        assert line.startswith("listening on /dev/pts/"), line
+        self.path = line.split()[2]
+
+    def stop(self) -> None:
+        """Stop it (its pty disappears)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+# In memory: the history integrations need a recorder, most tests need no file. (Home
+# Assistant 2025.4 refuses it and starts without recorder, history, logbook and energy;
+# tests that need them pass a recorder with a database file.)
+IN_MEMORY_RECORDER = "recorder:\n  db_url: 'sqlite://'\n"
+
+
 class HomeAssistant:
     """A real Home Assistant process on a free port with seeded config entries."""
 
-    def __init__(self, name: str, workdir: Path, entries: Sequence[ConfigEntrySeed]) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        entries: Sequence[ConfigEntrySeed],
+        *,
+        recorder: str = IN_MEMORY_RECORDER,
+    ) -> None:
         self.name = name
         self.config_dir = workdir / name
         self.port = free_port()
@@ -170,8 +224,7 @@ class HomeAssistant:
             self.config_dir,
             name=name,
             port=self.port,
-            # In memory: the history integrations need a recorder, the test needs no file.
-            recorder="recorder:\n  db_url: 'sqlite://'\n",
+            recorder=recorder,
             logger=(
                 "logger:\n  default: warning\n  logs:\n"
                 "    custom_components.ch_smart_meter: debug\n"

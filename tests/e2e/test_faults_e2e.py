@@ -16,7 +16,6 @@ showed is read from the recorder (a database file that outlives each run):
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -28,7 +27,7 @@ from typing import Final
 from custom_components.ch_smart_meter.const import CONF_STANDARD, CONF_UPDATE_INTERVAL, CONF_URL
 from custom_components.ch_smart_meter.reader.simulate.meters.dsmr import equipment_id
 
-from .harness import REPO, ConfigEntrySeed, errors_in_log, free_port, wait_for
+from .harness import REPO, ConfigEntrySeed, SimulatedMeter, errors_in_log, free_port, wait_for
 
 sys.path.insert(0, str(REPO / "scripts"))
 from lib_ha import HomeAssistantApi, start_hass, stop_hass, write_configuration
@@ -43,47 +42,9 @@ LOGGER: Final = (
     "logger:\n  default: warning\n  logs:\n    custom_components.ch_smart_meter: debug\n"
 )
 OWNER: Final = ("E2E", "e2e", "e2e-password")
-
-
-class SimulatedMeter:
-    """``cli simulate --pty`` in its own process: a meter on a pseudo-terminal."""
-
-    def __init__(self, workdir: Path) -> None:
-        # Its messages go to a file, not a pipe nobody reads once the path is known.
-        output = workdir / f"meter-{time.monotonic_ns()}.log"
-        with output.open("wb") as stderr:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "custom_components.ch_smart_meter.cli",
-                    "simulate",
-                    "--standard",
-                    "dsmr",
-                    "--pty",
-                    "--interval",
-                    "0.5",
-                    "--acceleration",
-                    "60",
-                ],
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        line = wait_for(
-            lambda: output.read_text(encoding="utf-8").partition("\n")[1] and output.read_text(),
-            30,
-            "the simulated meter's pty",
-        )
-        assert line.startswith("listening on /dev/pts/"), line
-        self.path = line.split()[2]
-
-    def stop(self) -> None:
-        """Stop it (its pty disappears)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+# A DSMR meter on a pty, a telegram every half second, a minute of meter time per second
+# (so the registers move).
+METER_ARGS: Final = ("--standard", "dsmr", "--interval", "0.5", "--acceleration", "60")
 
 
 class HomeAssistantRun:
@@ -177,7 +138,7 @@ def test_home_assistant_restarted_mid_stream(tmp_path: Path) -> None:
     log = tmp_path / "restart.log"
     # The entry reads a stable path (a by-id link in real life) to the meter's pty.
     link = tmp_path / "ttyMeter"
-    meter = SimulatedMeter(tmp_path)
+    meter = SimulatedMeter(tmp_path, *METER_ARGS)
     link.symlink_to(meter.path)
     write_configuration(
         config_dir,
@@ -223,7 +184,7 @@ def test_home_assistant_restarted_mid_stream(tmp_path: Path) -> None:
 
         # 2. The meter's registers start over lower than the values shown before.
         meter.stop()
-        meter = SimulatedMeter(tmp_path)
+        meter = SimulatedMeter(tmp_path, *METER_ARGS)
         link.unlink()
         link.symlink_to(meter.path)
         run, at = restart(config_dir, port, log, link)
