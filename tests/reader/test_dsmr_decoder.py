@@ -361,7 +361,8 @@ def test_spec() -> None:
     ]
     assert SPEC.serial == SerialSettings(115200, 8, "N", 1)
     assert SPEC.interval == 10.0
-    assert SPEC.supports_encryption and SPEC.supports_authentication_key
+    # Encrypted (Smarty), with the public authentication key: none to ask the user for.
+    assert SPEC.supports_encryption and not SPEC.supports_authentication_key
     assert [p.id for p in SPEC.serial_presets] == ["dsmr5", "dsmr4", "dsmr22"]
     assert SPEC.description
     decoder: StreamDecoder = SPEC.create_decoder(DecoderOptions())

@@ -112,6 +112,8 @@ class StandardSpec:
     # standard has no serial line (CH-SMR).
     serial_presets: tuple[SerialPreset, ...] = ()
     supports_encryption: bool = False
+    # A grid operator may hand out an authentication key (GAK) besides the encryption key:
+    # a user interface asks for one only where this is true.
     supports_authentication_key: bool = False
     description: str = ""
     # Meter models the user may force instead of automatic detection (DLMS); empty if none.

@@ -37,6 +37,7 @@ from ..errors import (
     FrameError,
     InconsistentFrame,
     KeyRequired,
+    KeyRole,
     ReplayedFrame,
     TruncatedFrame,
     UnsupportedFrame,
@@ -437,7 +438,8 @@ class DlmsStreamDecoder:
                 try_swapped=self._config.try_swapped_keys,
             )
         except DecryptionFailed as err:
-            raise DecryptionFailed(self._which_key_is_wrong(ciphered)) from err
+            detail, wrong_key = self._which_key_is_wrong(ciphered)
+            raise DecryptionFailed(detail, wrong_key=wrong_key) from err
         plaintext = decrypted.plaintext
         try:
             parsed = self._plaintext_notification(plaintext)
@@ -450,19 +452,23 @@ class DlmsStreamDecoder:
         notices = (SWAPPED_KEYS_NOTICE,) if decrypted.keys_swapped else ()
         return self._reading(parsed, frame, ciphered.system_title, notices)
 
-    def _which_key_is_wrong(self, ciphered: cipher.CipheredApdu) -> str:
+    def _which_key_is_wrong(self, ciphered: cipher.CipheredApdu) -> tuple[str, KeyRole | None]:
         """Detail for a tag that did not verify: is the encryption key at least right?"""
         key = self._options.encryption_key
         if key is not None and ciphered.encrypted:
             try:
                 self._plaintext_notification(cipher.plaintext_without_tag(ciphered, key))
             except FrameError:
-                return "the frames do not decrypt with this encryption key (GUEK)"
+                return (
+                    "the frames do not decrypt with this encryption key (GUEK)",
+                    KeyRole.ENCRYPTION,
+                )
             return (
                 "the encryption key (GUEK) is right but the authentication key (GAK) does "
-                "not match: correct it, or leave it empty if the meter's operator gave none"
+                "not match: correct it, or leave it empty if the meter's operator gave none",
+                KeyRole.AUTHENTICATION,
             )
-        return "the authentication tag does not verify with these keys"
+        return "the authentication tag does not verify with these keys", None
 
     def _plaintext_notification(self, plaintext: bytes) -> notification.DataNotification:
         if not plaintext:
