@@ -49,6 +49,15 @@ def testdata_dir(name: str) -> Path:
     raise AssertionError  # pytest.skip raised
 
 
+def capture_file(folder: str, name: str) -> Path:
+    """One capture, or skip the test when it is neither in ../shared nor copied (its
+    licence does not allow copying it into this repository)."""
+    path = testdata_dir(folder) / name
+    if not path.is_file():
+        pytest.skip(f"capture {name} is not redistributable (needs ../shared/testdata)")
+    return path
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     """Without ../shared, a test that reads a capture that could not be copied (its licence
