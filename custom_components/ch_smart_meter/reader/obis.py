@@ -251,26 +251,3 @@ ID_CODES: tuple[str, ...] = ("96.1.1", "42.0.0")
 # objects (0-0:96.14.0) as well as electricity ones (1-0:32.32.0); one that cannot be read
 # is left out, it never costs the reading its measured values.
 STATUS_QUANTITIES: frozenset[Quantity] = frozenset({Quantity.TARIFF, Quantity.COUNT})
-
-
-def partial_code(reference: str) -> str:
-    """Reduce an OBIS reference to its C.D.E part.
-
-    Accepts ``1-0:1.8.0``, ``1-0:1.8.0*255``, ``1-0:1.8.0.255``, ``1.8.0`` and the 6-byte form
-    written as ``1.0.1.8.0.255``.
-    """
-    text = reference
-    if ":" in text:
-        text = text.split(":", 1)[1]
-    text = text.split("*", 1)[0]
-    parts = text.split(".")
-    if len(parts) == 6:  # A.B.C.D.E.F
-        parts = parts[2:5]
-    elif len(parts) == 4:  # C.D.E.F
-        parts = parts[:3]
-    return ".".join(str(int(p)) for p in parts[:3])
-
-
-def obis_from_bytes(raw: bytes) -> str:
-    """Partial code of a 6-byte OBIS octet string (A, B, C, D, E, F)."""
-    return f"{raw[2]}.{raw[3]}.{raw[4]}"

@@ -30,7 +30,6 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 SWISS_TIME: Final = ZoneInfo("Europe/Zurich")
-PHASES: Final = 3
 NOMINAL_VOLTAGE: Final = 230.0
 
 _WUS_PER_WH: Final = 3_600_000_000  # watt-microseconds in one watt-hour
