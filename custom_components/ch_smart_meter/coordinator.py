@@ -221,15 +221,16 @@ class ChSmartMeterCoordinator:
 
     async def async_shutdown(self) -> None:
         """Stop reading and release the port; nothing stays behind."""
-        if self._silence_timer is not None:
-            self._silence_timer()
-            self._silence_timer = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             # wait() neither raises the task's cancellation nor swallows our own.
             await asyncio.wait([task])
         await self.source.close()
+        # Last: a reading delivered while the task stopped may have armed the timer again.
+        if self._silence_timer is not None:
+            self._silence_timer()
+            self._silence_timer = None
 
     # ----------------------------------------------------------------- session callbacks
 

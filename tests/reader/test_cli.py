@@ -20,7 +20,7 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
 )
 from custom_components.ch_smart_meter.reader.simulate.household import SWISS_TIME
 from custom_components.ch_smart_meter.reader.standards import meter_specs
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, capture_file
 from tests.conftest import testdata_dir as capture_folder
 
 # In-process reads connect to the simulator on 127.0.0.1.
@@ -121,8 +121,7 @@ def test_decode_hex_text_with_any_whitespace(tmp_path: Path) -> None:
 
 
 def test_decode_an_encrypted_capture_with_its_key() -> None:
-    folder = capture_folder("dsmr")
-    capture = str(folder / "nexxtlab__smarty_lu_sagemcom_encrypted.hex")
+    capture = str(capture_file("dsmr", "nexxtlab__smarty_lu_sagemcom_encrypted.hex"))
     # The published test key of that capture (see the folder's MANIFEST).
     key = "D491470F47126332B07D1923B3504188"
     result = invoke("decode", "--standard", "dsmr", "--hex", "--key", key, capture)
@@ -336,7 +335,7 @@ def test_simulate_stops_after_count() -> None:
 
 
 def test_simulate_replays_a_capture() -> None:
-    capture = capture_folder("dsmr") / "nexxtlab__smarty_lu_sagemcom_encrypted.hex"
+    capture = capture_file("dsmr", "nexxtlab__smarty_lu_sagemcom_encrypted.hex")
     simulator, url = start_simulator(
         "--standard", "dsmr", "--tcp", "0", "--interval", "0.05", "--replay", str(capture), "--hex"
     )

@@ -65,7 +65,6 @@ _MBUS_START = mbus.START
 _DSMR_START = raw.DSMR_START
 _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
-MAX_RAW_APDU = raw.MAX_APDU
 
 # A push's header time and its clock object (0-0:1.0.0) may differ this much: real L&G
 # E450 pushes show the clock 0 to 2 s after the header (the meter reads its clock while
@@ -90,12 +89,11 @@ class Framing(StrEnum):
     """The link layer a standard expects (all are recognised anyway).
 
     With RAW, APDUs without link layer are looked for anywhere in the stream (resync after
-    noise); with HDLC or MBUS only from the stream's start, so that noise can never pose as
+    noise); with HDLC (which also finds M-Bus long frames) only from the stream's start, so that noise can never pose as
     an APDU header and hold up real frames.
     """
 
     HDLC = "hdlc"
-    MBUS = "mbus"
     RAW = "raw"
 
 
