@@ -19,7 +19,7 @@ from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.energy.validate import async_validate
 from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_PORT, MAJOR_VERSION, MINOR_VERSION
+from homeassistant.const import CONF_DEVICE, CONF_PORT, MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -63,14 +63,14 @@ async def _submit(
 
 
 async def _add_simulated_meter(hass: HomeAssistant, url: str) -> ConfigEntry:
-    """P1 DSMR → a device path typed by hand (a simulator:// address) → no keys → check."""
+    """I know the standard: P1 DSMR, no key → a device path typed by hand (a simulator://
+    address) → check."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {CONF_STANDARD: "dsmr"})
+    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": False})
     result = await _submit(hass, result, {"next_step_id": "serial"})
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
-    result = await _submit(hass, result, {CONF_PORT: url})
-    if result.get("step_id") == "keys":
-        result = await _submit(hass, result, {})
+    result = await _submit(hass, result, {CONF_DEVICE: url})
     async with asyncio.timeout(30):
         while result["type"] is FlowResultType.SHOW_PROGRESS:
             await hass.async_block_till_done()
