@@ -77,6 +77,7 @@ from .reader.simulate.stream import simulator_url
 from .reader.spec import Carrier, StandardSpec
 from .reader.standards import get_spec, meter_specs
 from .reader.transport import is_serial_url, network_url
+from .reauth_flow import ReauthFlowMixin
 from .republish_flow import RepublishOptionsFlowMixin
 
 SERIAL_BY_ID: Final = "/dev/serial/by-id"
@@ -182,7 +183,7 @@ class FlowState:
     keys_swapped: bool = False
 
 
-class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
+class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ReauthFlowMixin, ConfigFlow, domain=DOMAIN):
     """Set up one meter."""
 
     VERSION = 1
