@@ -70,7 +70,6 @@ SUBMETER_PREFIX: Final = "mbus"  # "mbus1": the sub-meter on M-Bus channel 1
 IMPORT_POWER: Final = "1.7.0"
 EXPORT_POWER: Final = "2.7.0"
 
-ISSUE_KEY_REJECTED: Final = "key_rejected"
 ISSUE_METER_REPLACED: Final = "meter_replaced"
 
 # ---------------------------------------------------------------- CH-SMR (issue #4)
