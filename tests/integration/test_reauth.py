@@ -325,6 +325,21 @@ async def test_the_meter_recovers_by_itself(
     assert issue_registry.async_get_issue(*_reauth_issue(entry)) is None
 
 
+async def test_not_asked_while_the_user_reconfigures(
+    hass: HomeAssistant, setup_integration: Setup, fake_meter: FakeMeter
+) -> None:
+    """The user is in Reconfigure already (where keys are entered too): no second form;
+    asked once Reconfigure is left and the frames still fail."""
+    entry = await setup_integration()
+    reconfigure = await entry.start_reconfigure_flow(hass)
+    for counter in (1, 2, 3, 4):
+        await send_reading(hass, fake_meter, encrypted_telegram(counter))
+    assert not _reauth_flows(hass, entry)
+    hass.config_entries.flow.async_abort(reconfigure["flow_id"])
+    await send_reading(hass, fake_meter, encrypted_telegram(5))
+    assert (await _reauth_form(hass, entry))["step_id"] == "reauth_key_required"
+
+
 @pytest.mark.usefixtures("unload_entries")
 async def test_a_request_left_over_ends_with_the_first_reading(
     hass: HomeAssistant,
