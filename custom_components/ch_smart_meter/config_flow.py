@@ -71,16 +71,14 @@ from .entry_data import decoder_options_from_data, serial_settings_data, serial_
 from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from .reader.errors import InvalidKey
 from .reader.model import Reading, SerialSettings, Standard
-from .reader.session import PROBE_ERRORS, probe
+from .reader.session import PROBE_ERRORS, probe, probe_timeout
 from .reader.simulate.meters import available_standards, demo_key
 from .reader.simulate.stream import simulator_url
 from .reader.spec import Carrier, StandardSpec
 from .reader.standards import get_spec, meter_specs
 from .reader.transport import is_serial_url, network_url
+from .reauth_flow import ReauthFlowMixin
 from .republish_flow import RepublishOptionsFlowMixin
-
-# Seconds the live check listens at least; slow meters get two of their intervals more.
-PROBE_TIMEOUT: Final = 20.0
 
 SERIAL_BY_ID: Final = "/dev/serial/by-id"
 CONF_SERIAL_PRESET: Final = "serial_preset"
@@ -115,11 +113,6 @@ def list_serial_ports() -> list[SelectOptionDict]:
     for path in by_id.values():
         options.setdefault(path, SelectOptionDict(value=path, label=path))
     return list(options.values())
-
-
-def probe_timeout(spec: StandardSpec) -> float:
-    """How long the live check listens for a standard."""
-    return max(PROBE_TIMEOUT, 2 * spec.interval + 5)
 
 
 def _standard_schema(
@@ -190,7 +183,7 @@ class FlowState:
     keys_swapped: bool = False
 
 
-class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
+class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ReauthFlowMixin, ConfigFlow, domain=DOMAIN):
     """Set up one meter."""
 
     VERSION = 1

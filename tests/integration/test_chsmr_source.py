@@ -535,4 +535,4 @@ async def test_the_manifest_matcher_starts_discovery(
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["step_id"] for flow in flows] == ["mqtt_confirm"]
-    assert flows[0]["context"]["title_placeholders"] == {"name": METER}
+    assert flows[0]["context"]["title_placeholders"] == {"name": f"CH-SMR {METER}"}
