@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -140,7 +140,9 @@ def _command_decode(args: argparse.Namespace, streams: _Streams) -> int:
     readings = 0
     if args.file == "-" and not hex_text:
         # Standard input as it comes (a pipe from mosquitto_sub or a serial port never ends).
-        chunks: Iterable[bytes] = iter(lambda: sys.stdin.buffer.read1(READ_SIZE), b"")
+        stdin = sys.stdin.buffer
+        read: Callable[[int], bytes] = getattr(stdin, "read1", stdin.read)
+        chunks: Iterable[bytes] = iter(lambda: read(READ_SIZE), b"")
     else:
         chunks = _chunks(_read_input(args.file, hex_text=hex_text))
     for chunk in chunks:
