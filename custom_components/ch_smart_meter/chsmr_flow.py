@@ -321,6 +321,8 @@ class ChSmrConfigFlowMixin(ConfigFlow):
         await self.async_set_unique_id(seen.meter_id)
         self._abort_if_unique_id_configured()
         self._chsmr_discovered = seen
+        # Named like the entry it creates; the flow title is just the name (reauth flows
+        # are titled with their entry's title).
         self.context["title_placeholders"] = {"name": f"CH-SMR {seen.id_ims}"}
         return await self.async_step_mqtt_confirm()
 

@@ -107,7 +107,7 @@ from .reader.errors import (
     TransportError,
 )
 from .reader.model import Reading, SerialSettings, Standard
-from .reader.session import PROBE_ERRORS, probe
+from .reader.session import PROBE_ERRORS, probe, probe_timeout
 from .reader.simulate.meters import available_standards, demo_key
 from .reader.simulate.stream import simulator_url
 from .reader.spec import StandardSpec
@@ -121,10 +121,8 @@ from .reader.transport import (
     redact_url,
     url_scheme,
 )
+from .reauth_flow import ReauthFlowMixin
 from .republish_flow import RepublishOptionsFlowMixin
-
-# Seconds the live check listens at least; slow meters get two of their intervals more.
-PROBE_TIMEOUT: Final = 20.0
 
 SERIAL_BY_ID: Final = "/dev/serial/by-id"
 CONF_SERIAL_PRESET: Final = "serial_preset"
@@ -211,11 +209,6 @@ def _same_device(url: str, others: list[str]) -> bool:
     )
 
 
-def probe_timeout(spec: StandardSpec) -> float:
-    """How long the live check listens for a standard."""
-    return max(PROBE_TIMEOUT, 2 * spec.interval + 5)
-
-
 def _standard_selector(standards: list[Standard]) -> SelectSelector:
     """A choice of standards, named by the translations (``selector.standard``)."""
     options = [
@@ -300,7 +293,7 @@ class FlowState:
     keys_swapped: bool = False
 
 
-class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
+class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ReauthFlowMixin, ConfigFlow, domain=DOMAIN):
     """Set up one meter."""
 
     VERSION = 1
@@ -342,6 +335,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ConfigFlow, domain=DOMAIN):
         for task in (self.state.probe_task, self.state.detect_task):
             if task is not None and not task.done():
                 task.cancel()
+        super().async_remove()  # the mixins' own tasks (reauth_flow.py's check)
 
     # ------------------------------------------------------------ first steps
 

@@ -330,8 +330,14 @@ def test_translations_cover_the_code() -> None:
     # The CH-SMR steps (issue #4) live in chsmr_flow.py and republish_flow.py.
     chsmr_source = (INTEGRATION / "chsmr_flow.py").read_text(encoding="utf-8")
     chsmr_source += (INTEGRATION / "republish_flow.py").read_text(encoding="utf-8")
+    # The reauthentication (issue #12) lives in reauth_flow.py.
+    reauth_source = (INTEGRATION / "reauth_flow.py").read_text(encoding="utf-8")
+    reauth_forms = {"reauth_confirm", "reauth_key_required", "reauth_mep_key"}
+    assert reauth_forms == set(re.findall(r'return "(reauth_\w+)"', reauth_source))
+    for step in (*reauth_forms, "reauth", "reauth_check", "reauth_end"):
+        assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
     forms = set(re.findall(r'(?<!next_)step_id="(\w+)"', source)) - {"probe", "init", "detect_run"}
-    forms |= {"serial_format", "serial_manual", "standard", "demo", "usb_confirm"}
+    forms |= {"serial_format", "serial_manual", "standard", "demo", "usb_confirm"} | reauth_forms
     assert forms <= set(en["config"]["step"]), forms - set(en["config"]["step"])
     # The menus: their options are steps, each with its text.
     menus = {
@@ -367,7 +373,8 @@ def test_translations_cover_the_code() -> None:
     errors |= {"invalid_url", config_flow.ERROR_UNKNOWN, config_flow.ERROR_AUTHENTICATION_KEY}
     errors |= {"invalid_topic_filter", "only_republished", "no_meters", "invalid_messages"}
     assert errors == set(en["config"]["error"])
-    aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source)) | {"already_configured"}
+    aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source + reauth_source))
+    aborts |= {"already_configured"}
     assert aborts == set(en["config"]["abort"])
     assert set(en["config"]["progress"]) == {
         "probe",
@@ -410,8 +417,8 @@ def test_translations_cover_the_code() -> None:
     assert en["entity"]["sensor"]["tariff"]["state"].keys() == set(sensor.TARIFF_STATES)
     coordinator_source = (INTEGRATION / "coordinator.py").read_text(encoding="utf-8")
     init_source = (INTEGRATION / "__init__.py").read_text(encoding="utf-8")
-    assert set(en["issues"]) == {"key_required", "key_rejected", "mqtt_missing", "meter_replaced"}
-    assert all(f'"{key}"' in coordinator_source for key in ("key_required", "key_rejected"))
+    # A rejected key starts Home Assistant's reauthentication, which has its own issue.
+    assert set(en["issues"]) == {"mqtt_missing", "meter_replaced"}
     assert set(en["exceptions"]) == {"cannot_connect", "unknown_standard", "mqtt_unavailable"}
     assert '"cannot_connect"' in coordinator_source and '"unknown_standard"' in init_source
 

@@ -2,7 +2,10 @@
 reader (gPlug, whatwatt, smartmeter-datacollector, another Home Assistant).
 
 It is carried as MQTT messages, one per reading; the format is in :mod:`..chsmr`. Outside
-MQTT (a capture, a log) the messages come one per line: that is this standard's decoder.
+MQTT (a capture, a log) the messages come one per line: that is this standard's decoder. A
+line is the payload alone, or the topic, a space and the payload, as ``mosquitto_sub -v``
+prints them; the topic then names the meter when the payload does not (as
+smartmeter-datacollector publishes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class ChSmrLineDecoder:
     def __init__(self, options: DecoderOptions | None = None) -> None:
         self._buffer = bytearray()
         self._line = 0
+        self._base_units = options is not None and options.source_in_base_units
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Decode every complete line."""
@@ -72,7 +76,13 @@ class ChSmrLineDecoder:
         line = line.strip()
         if not line:
             return
-        result = decode_message(line)
+        topic: str | None = None
+        if not line.startswith(b"{"):
+            # "<topic> <payload>" (mosquitto_sub -v); a topic holds no space in practice.
+            name, _, line = line.partition(b" ")
+            topic = name.decode("utf-8", "replace")
+            line = line.strip()
+        result = decode_message(line, topic=topic, source_in_base_units=self._base_units)
         if isinstance(result, RejectedFrame):
             result = RejectedFrame(result.error, result.frame, position=self._where())
         results.append(result)
