@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
+from custom_components.ch_smart_meter import async_remove_config_entry_device
 from custom_components.ch_smart_meter.const import CONF_STANDARD, CONF_UPDATE_INTERVAL, DOMAIN
 
 from .conftest import wait_until
@@ -131,8 +133,22 @@ async def test_sub_meters_and_grid_power_in_the_energy_dashboard(
     assert gas_state.attributes["state_class"] == "total_increasing"
     assert "captured_at" in gas_state.attributes
 
-    # Grid power is import minus export of one and the same reading.
+    # The user may delete a sub-meter's device only once the meter stops reporting it; the
+    # meter's own device never (it goes with the entry).
     coordinator = entry.runtime_data.coordinator
+    gas_device = others["Gas meter 1"]
+    assert not await async_remove_config_entry_device(hass, entry, meter)
+    assert not await async_remove_config_entry_device(hass, entry, gas_device)
+    reading = coordinator.reading
+    assert reading is not None
+    # A reading in which the gas meter is gone (taken out), the water meter still there.
+    coordinator.async_handle_reading(
+        replace(reading, submeters=tuple(s for s in reading.submeters if s.kind.value != "gas"))
+    )
+    assert await async_remove_config_entry_device(hass, entry, gas_device)
+    assert not await async_remove_config_entry_device(hass, entry, others["Water meter 2"])
+
+    # Grid power is import minus export of one and the same reading.
     net = entities["net_power"].entity_id
 
     def grid_power_matches() -> bool:
