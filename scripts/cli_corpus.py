@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# ../shared/testdata, or without it the redistributable captures copied into tests/captures.
 TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+CAPTURE_ROOT = TESTDATA if TESTDATA.is_dir() else REPO_ROOT / "tests" / "captures"
 sys.path.insert(0, str(REPO_ROOT))
 
 # Standards tried on capture files that no test table names, per folder.
@@ -58,8 +60,10 @@ def _cases() -> Iterator[tuple[str, list[str]]]:
     for envelope in ENVELOPES:
         named.setdefault(f"dsmr/{envelope.file}", []).append(("dsmr", ["--key", envelope.key]))
     for folder, standards in FOLDER_STANDARDS.items():
-        for path in sorted((TESTDATA / folder).iterdir()):
-            if path.name == "MANIFEST.md":
+        if not (CAPTURE_ROOT / folder).is_dir():
+            continue
+        for path in sorted((CAPTURE_ROOT / folder).iterdir()):
+            if path.name in ("MANIFEST.md", "NOTICE"):
                 continue
             relative = f"{folder}/{path.name}"
             variants = named.get(relative) or [(standard, []) for standard in standards]

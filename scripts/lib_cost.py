@@ -19,6 +19,12 @@ guessed from one quiet moment):
   rows/telegram  rows the recorder wrote to the ``states`` table for the integration's
                  entities with last_updated inside the feeding windows / telegrams sent,
                  counted after the recorder has committed.
+Polled meters (cases kmp-30 and mep-30): ten simulated Kamstrup KMP or NES MEP meters, each
+on its own pseudo-terminal and config entry (a ZEV's meters on one Home Assistant), asked at
+their shortest poll interval (KMP 2 s, MEP 3 s); "telegrams" are then reading cycles the
+meters answered. Their silent windows are kept shorter than the sensors' unavailability
+threshold (three poll intervals), so no availability change lands in them; the pollers'
+unanswered requests during the silence count as idle (a slight under-count).
 CPU time comes from /proc/<pid>/task/*/schedstat (nanoseconds on the CPU; the clock ticks of
 .../stat, 10 ms each, are too coarse for a 20 s window of ~1 ms telegrams).
 """
@@ -71,6 +77,7 @@ class Case:
     interval: int
     make_entry: Callable[[str, str, int], ConfigEntrySeed]  # (port, meter id, interval)
     checkout: Path | None = None
+    polled: str | None = None  # "kmp" or "mep": POLLED_METERS meters asked, not a push meter
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,52 @@ def ours_entry(port: str, meter_id: str, interval: int) -> ConfigEntrySeed:
     )
 
 
+POLLED_METERS = 10
+
+
+def polled_entry(standard: str) -> Callable[[str, str, int], ConfigEntrySeed]:
+    """ch_smart_meter's entry for a polled meter at 9600 8N1, asked as often as it can be."""
+
+    def make(port: str, meter_id: str, interval: int) -> ConfigEntrySeed:
+        from custom_components.ch_smart_meter.const import (  # noqa: PLC0415
+            CONF_BAUDRATE,
+            CONF_BYTESIZE,
+            CONF_ENCRYPTION_KEY,
+            CONF_PARITY,
+            CONF_POLL_INTERVAL,
+            CONF_STANDARD,
+            CONF_STOPBITS,
+            CONF_UPDATE_INTERVAL,
+            CONF_URL,
+            DOMAIN,
+        )
+        from custom_components.ch_smart_meter.reader.simulate.mep_meter import DEMO_MBK  # noqa: PLC0415
+        from custom_components.ch_smart_meter.reader.standards import get_spec  # noqa: PLC0415
+
+        data = {
+            CONF_STANDARD: standard,
+            CONF_URL: port,
+            CONF_BAUDRATE: 9600,
+            CONF_BYTESIZE: 8,
+            CONF_PARITY: "N",
+            CONF_STOPBITS: 1.0,
+        }
+        if standard == "mep":
+            data[CONF_ENCRYPTION_KEY] = DEMO_MBK.hex()
+        return ConfigEntrySeed(
+            domain=DOMAIN,
+            title=f"{standard} {meter_id}",
+            data=data,
+            options={
+                CONF_UPDATE_INTERVAL: interval,
+                CONF_POLL_INTERVAL: get_spec(standard).min_poll_interval,
+            },
+            unique_id=meter_id,
+        )
+
+    return make
+
+
 def all_cases() -> dict[str, Case]:
     return {
         "core-0": Case(
@@ -178,6 +231,20 @@ def all_cases() -> dict[str, Case]:
         ),
         "ours-5": Case(
             "ch_smart_meter, default 5 s (update_interval 5)", "ch_smart_meter", 5, ours_entry
+        ),
+        "kmp-30": Case(
+            f"ch_smart_meter, {POLLED_METERS} KMP meters polled every 2 s, 30 s",
+            "ch_smart_meter",
+            30,
+            polled_entry("kmp"),
+            polled="kmp",
+        ),
+        "mep-30": Case(
+            f"ch_smart_meter, {POLLED_METERS} MEP meters polled every 3 s, 30 s",
+            "ch_smart_meter",
+            30,
+            polled_entry("mep"),
+            polled="mep",
         ),
     }
 
@@ -250,6 +317,97 @@ class PtyFeeder:
                 time.sleep(0.1)
 
 
+def _counting_meter_class(standard: str) -> Callable[..., object]:
+    """The simulated meter of ``standard``, calling ``count()`` at the end of each cycle."""
+    from custom_components.ch_smart_meter.reader.kmp.poller import steady_cycle  # noqa: PLC0415
+    from custom_components.ch_smart_meter.reader.simulate.kmp_meter import KmpMeter  # noqa: PLC0415
+    from custom_components.ch_smart_meter.reader.simulate.mep_meter import MepSource  # noqa: PLC0415
+
+    last_kmp_request = steady_cycle()[-1].request
+
+    class CountingKmp(KmpMeter):
+        def __init__(self, options: object, count: Callable[[], None]) -> None:
+            super().__init__(options)  # type: ignore[arg-type]
+            self.count = count
+
+        def _answer(self, frame: bytes, moment: datetime) -> bytes:  # type: ignore[override]
+            if frame == last_kmp_request:
+                self.count()
+            return super()._answer(frame, moment)  # type: ignore[no-any-return]
+
+    class CountingMep(MepSource):
+        def __init__(self, options: object, count: Callable[[], None]) -> None:
+            super().__init__(options)  # type: ignore[arg-type]
+            self.count = count
+
+        def _table(self, table: int, moment: datetime) -> bytes | None:
+            if table == 23:  # BT23, the energies: a cycle's last read
+                self.count()
+            return super()._table(table, moment)
+
+    return CountingKmp if standard == "kmp" else CountingMep
+
+
+class PolledMeters:
+    """Simulated polled meters, each answering on its own pseudo-terminal; ``sent`` counts
+    the reading cycles they answered (a cycle ends with its last request: KMP's last
+    GetRegister, MEP's BT23 read)."""
+
+    def __init__(self, standard: str, count: int) -> None:
+        from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions  # noqa: PLC0415
+
+        self.standard = standard
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._stop = threading.Event()
+        kind = _counting_meter_class(standard)
+        self.meters = [kind(SourceOptions(seed=100 + n), self._count) for n in range(count)]
+        self.ids: list[str] = []
+        self.paths: list[str] = []
+        self._fds: list[tuple[int, int]] = []
+        for meter in self.meters:
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self._fds.append((master, slave))
+            self.paths.append(os.ttyname(slave))
+            self.ids.append(self._meter_id(meter))
+            threading.Thread(target=self._serve, args=(meter, master), daemon=True).start()
+
+    def _meter_id(self, meter: object) -> str:
+        if self.standard == "mep":
+            return str(meter.utility_serial)  # type: ignore[attr-defined]
+        return str(meter.serial)  # type: ignore[attr-defined]
+
+    def _count(self) -> None:
+        with self._lock:
+            self.sent += 1
+
+    def _serve(self, meter: object, master: int) -> None:
+        while not self._stop.is_set():
+            try:
+                request = os.read(master, 4096)
+            except OSError:
+                return
+            if not self._running.is_set():
+                continue  # a silent meter: the request goes unanswered
+            answer = meter.respond(request, datetime.now(UTC))  # type: ignore[attr-defined]
+            if answer:
+                os.write(master, answer)
+
+    def start(self) -> None:
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        for master, slave in self._fds:
+            os.close(slave)
+            os.close(master)
+
+
 def _task_cpu_seconds(stat_dir: str) -> float:
     """CPU time of one thread: nanoseconds from schedstat, else clock ticks from stat."""
     try:
@@ -296,15 +454,32 @@ def wait_for_entities(api: HomeAssistantApi, domain: str, timeout: float = 90.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = [entry["state"] for entry in api.config_entries(domain)]
-        if states == ["loaded"] and api.integration_entities(domain):
+        if states and set(states) == {"loaded"} and api.integration_entities(domain):
             return
         time.sleep(1)
     raise RuntimeError(f"{domain}: no loaded entry with entities after {timeout:.0f} s: {states}")
 
 
 def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
-    meter = Meter()
-    feeder = PtyFeeder(meter, args.rate)
+    feeder: PtyFeeder | PolledMeters
+    settle, idle = args.settle, args.idle
+    if case.polled is None:
+        meter = Meter()
+        feeder = PtyFeeder(meter, args.rate)
+        entries = [case.make_entry(feeder.path, meter.meter_id, case.interval)]
+    else:
+        from custom_components.ch_smart_meter.reader.standards import get_spec  # noqa: PLC0415
+
+        feeder = PolledMeters(case.polled, POLLED_METERS)
+        entries = [
+            case.make_entry(path, meter_id, case.interval)
+            for path, meter_id in zip(feeder.paths, feeder.ids, strict=True)
+        ]
+        # Unavailable 3 poll intervals after the last reading, itself at most one interval
+        # before the silence: the silent window ends a half second before that.
+        poll = get_spec(case.polled).min_poll_interval
+        settle = min(settle, 0.5)
+        idle = min(idle, 2 * poll - settle - 0.5)
     config_dir = workdir / f"{len(list(workdir.iterdir()))}-{case.domain}-{case.interval}"
     port = free_port()
     write_configuration(
@@ -313,7 +488,7 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
         port=port,
         recorder=RECORDER,
         logger=LOGGER,
-        entries=[case.make_entry(feeder.path, meter.meter_id, case.interval)],
+        entries=entries,
         link_custom_components=case.domain != "dsmr",
         custom_components=None if case.checkout is None else case.checkout / "custom_components",
     )
@@ -351,9 +526,9 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
             )
             feeder.pause()
             windows.append((wall0, wall1))
-            time.sleep(args.settle)
+            time.sleep(settle)
             (idle_cpu0, idle_main0), i0 = cpu_seconds(hass.pid), time.monotonic()
-            time.sleep(args.idle)
+            time.sleep(idle)
             (idle_cpu1, idle_main1), i1 = cpu_seconds(hass.pid), time.monotonic()
             cycles.append(
                 Cycle(
@@ -384,7 +559,8 @@ def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
     print()
     print(
-        f"Home Assistant 2025.4.4, {args.rate:g} DSMR 5.0.2 telegrams/s through a pty; "
+        f"Home Assistant 2025.4.4, {args.rate:g} DSMR 5.0.2 telegrams/s through a pty "
+        f"(polled cases: {POLLED_METERS} meters, telegrams = answered reading cycles); "
         f"{args.cycles} cycles of feeding (20 s, or two update intervals) and "
         f"{args.idle:g} s of silence after {args.settle:g} s; medians of the cycles."
     )
@@ -438,7 +614,8 @@ def main() -> int:
         "cases",
         nargs="*",
         default=["core-0", "ours-0", "core-30", "ours-30"],
-        help=f"which cases, in order (default: core-0 ours-0 core-30 ours-30; all: {' '.join(cases)})",
+        help="which cases, in order (default: core-0 ours-0 core-30 ours-30; all: "
+        f"{' '.join(cases)})",
     )
     parser.add_argument("--rate", type=float, default=10.0, help="telegrams per second (10)")
     parser.add_argument(

@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-The captures in ../shared/testdata are read in place (their licences vary, they are not
-copied into this repository); tests that need them skip with a reason when it is absent.
+The captures in ../shared/testdata are read in place. Those whose licence allows it (MIT,
+Apache-2.0) are also copied into tests/captures (scripts/copy_captures.py, with a NOTICE per
+folder), so that a clone alone still tests against real captures; a test that needs one of
+the others skips, with the reason, when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -28,17 +30,54 @@ from tests.no_secrets import (  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+# The redistributable captures, copied (used when ../shared/testdata is absent).
+COPIED = REPO_ROOT / "tests" / "captures"
 
 
 def testdata_dir(name: str) -> Path:
-    """A capture folder of ../shared/testdata, or skip the test when it is absent."""
+    """A capture folder: of ../shared/testdata, else its redistributable part copied into
+    tests/captures; skip the test when neither exists."""
     folder = TESTDATA / name
-    if not folder.is_dir():
-        pytest.skip(
-            f"captures not available: {folder} is absent (needs ../shared/testdata)",
-            allow_module_level=True,
+    if folder.is_dir():
+        return folder
+    if (COPIED / name).is_dir():
+        return COPIED / name
+    pytest.skip(
+        f"captures not available: {folder} is absent (needs ../shared/testdata)",
+        allow_module_level=True,
+    )
+    raise AssertionError  # pytest.skip raised
+
+
+def capture_file(folder: str, name: str) -> Path:
+    """One capture, or skip the test when it is neither in ../shared nor copied (its
+    licence does not allow copying it into this repository)."""
+    path = testdata_dir(folder) / name
+    if not path.is_file():
+        pytest.skip(f"capture {name} is not redistributable (needs ../shared/testdata)")
+    return path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Without ../shared, a test that reads a capture that could not be copied (its licence
+    does not allow it) is skipped with that reason, not failed."""
+    report = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if (
+        report.failed  # type: ignore[attr-defined]
+        and not TESTDATA.is_dir()
+        and isinstance(error, FileNotFoundError)
+        and COPIED in Path(str(error.filename)).parents
+    ):
+        report.outcome = "skipped"  # type: ignore[attr-defined]
+        report.longrepr = (  # type: ignore[attr-defined]
+            str(item.path),
+            item.location[1] or 0,
+            f"Skipped: capture {Path(str(error.filename)).name} is not redistributable "
+            "(needs ../shared/testdata)",
         )
-    return folder
+    return report
 
 
 @pytest.fixture(autouse=True)

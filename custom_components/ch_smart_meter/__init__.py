@@ -10,13 +10,25 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .chsmr_source import ChSmrSource, async_ensure_mqtt
-from .const import CONF_STANDARD, CONF_URL, DOMAIN
-from .coordinator import ChSmartMeterCoordinator, ConnectionCallback, ResultCallback, SourceFactory
+from .const import CONF_STANDARD, CONF_URL, DOMAIN, SUBMETER_PREFIX
+from .coordinator import (
+    ChSmartMeterCoordinator,
+    ConnectionCallback,
+    ResultCallback,
+    SourceFactory,
+    submeter_key,
+)
 from .data import ChSmartMeterConfigEntry, ChSmartMeterData
-from .entry_data import decoder_options_from_data, reading_interval, serial_settings_from_data
+from .entry_data import (
+    decoder_options_from_data,
+    entry_meter_id,
+    reading_interval,
+    serial_settings_from_data,
+)
 from .http import async_register_views
 from .reader.session import MeterSession, ReadingSource
 from .reader.simulate import stream as _simulated_meters  # noqa: F401 - the demo's simulator://
@@ -106,3 +118,25 @@ async def async_unload_entry(hass: HomeAssistant, entry: ChSmartMeterConfigEntry
 
 async def _async_reload_entry(hass: HomeAssistant, entry: ChSmartMeterConfigEntry) -> None:
     await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: ChSmartMeterConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Whether the user may delete ``device``: a sub-meter that the meter no longer reports
+    (taken out, or moved to another M-Bus channel) may go; the meter itself stays with its
+    entry, and so does a sub-meter whose values still arrive."""
+    prefix = f"{entry_meter_id(entry)}_"
+    keys = [
+        identifier.removeprefix(prefix)
+        for domain, identifier in device.identifiers
+        if domain == DOMAIN and identifier.startswith(prefix + SUBMETER_PREFIX)
+    ]
+    if not keys:
+        return False
+    data: ChSmartMeterData | None = getattr(entry, "runtime_data", None)
+    reading = data.coordinator.reading if data is not None else None
+    if reading is None:
+        return True  # nothing read since the start: nothing says the sub-meter is there
+    reported = {submeter_key(submeter.channel) for submeter in reading.submeters}
+    return not reported.intersection(keys)

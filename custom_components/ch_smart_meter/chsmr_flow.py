@@ -1,6 +1,6 @@
 """Config flow steps for a CH-SMR reader over MQTT (standard ``ch-smr``).
 
-user ("CH-SMR reader over MQTT", offered once MQTT is set up) → ``chsmr`` (topic filter)
+user (a menu: "CH-SMR over MQTT", offered once MQTT is set up) → ``chsmr`` (topic filter)
 → ``chsmr_listen`` (listens a few seconds, a progress step) → ``chsmr_pick`` (the meters
 seen, with group and latest values) → entry with the meter id as unique id. Topics that
 this installation republishes itself are never offered (a loop), and the form says so.
@@ -48,7 +48,6 @@ from .mqtt_link import async_mqtt_client, mqtt_module
 from .reader.chsmr import DEFAULT_TOPIC_FILTER, decode_payload, parse_topic
 from .reader.errors import ChSmrError
 from .reader.model import Reading, Standard
-from .reader.standards import get_spec
 from .republish import republished_topics
 
 # Seconds the flow listens to the broker. Readers publish at least every 10 s; most every
@@ -137,14 +136,6 @@ async def async_listen(hass: HomeAssistant, topic_filter: str, seconds: float) -
     finally:
         unsubscribe()
     return result
-
-
-def chsmr_standard_choices(hass: HomeAssistant) -> list[SelectOptionDict]:
-    """The "CH-SMR reader over MQTT" choice of the first step, offered once MQTT is set up."""
-    if mqtt_module(hass) is None:
-        return []
-    spec = get_spec(Standard.CH_SMR)
-    return [SelectOptionDict(value=spec.standard.value, label=spec.title)]
 
 
 def source_option_fields(entry: ConfigEntry) -> dict[vol.Marker, Any]:
@@ -330,7 +321,9 @@ class ChSmrConfigFlowMixin(ConfigFlow):
         await self.async_set_unique_id(seen.meter_id)
         self._abort_if_unique_id_configured()
         self._chsmr_discovered = seen
-        self.context["title_placeholders"] = {"name": seen.id_ims}
+        # Named like the entry it creates; the flow title is just the name (reauth flows
+        # are titled with their entry's title).
+        self.context["title_placeholders"] = {"name": f"CH-SMR {seen.id_ims}"}
         return await self.async_step_mqtt_confirm()
 
     async def async_step_mqtt_confirm(

@@ -50,8 +50,15 @@ COUNTER_DROP_SECONDS: Final = 60.0
 
 # Rejected frames of one reason logged again at most this often (as a summary).
 REJECTION_SUMMARY_SECONDS: Final = 300.0
-# Key errors that persist this many frames in a row raise a repair issue.
+# Key errors that persist this many frames in a row start Home Assistant's reauthentication
+# (reauth_flow.py), which asks for the new keys.
 KEY_ISSUE_FRAMES: Final = 3
+# What the coordinator tells the reauthentication flow: the reason code of the key error.
+CONF_KEY_PROBLEM: Final = "key_problem"
+# The reauthentication's check of the new keys, and its outcome once the keys worked: a
+# flow at these steps ends by itself.
+REAUTH_CHECK_STEP: Final = "reauth_check"
+REAUTH_END_STEP: Final = "reauth_end"
 
 # Averages carry this many decimals more than the catalogue's minimum resolution, so that
 # averaging does not hide detail the meter delivers while keeping float noise out of states.
@@ -63,7 +70,6 @@ SUBMETER_PREFIX: Final = "mbus"  # "mbus1": the sub-meter on M-Bus channel 1
 IMPORT_POWER: Final = "1.7.0"
 EXPORT_POWER: Final = "2.7.0"
 
-ISSUE_KEY_REJECTED: Final = "key_rejected"
 ISSUE_METER_REPLACED: Final = "meter_replaced"
 
 # ---------------------------------------------------------------- CH-SMR (issue #4)

@@ -5,7 +5,8 @@ CH-SMR subscription) reads the meter forever and reconnects by itself. For every
 the coordinator feeds one channel per OBIS code (see ``channels.py``); at the end of each
 update interval it flushes the channels, and only entities whose value changed write their
 state. It also owns availability (silence longer than a few reading intervals), the log
-policy for rejected frames (the source counts them), and the repair issue for a rejected key.
+policy for rejected frames (the source counts them), and asking for new keys when the meter's
+frames keep failing on the key (Home Assistant's reauthentication, see ``reauth_flow.py``).
 
 An outage is logged once each way: the source logs its link (a warning when it is lost, an
 info line when it is back), the coordinator the sensors (an info line when they become
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from time import monotonic
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
@@ -43,6 +45,7 @@ from .channels import (
 from .const import (
     CONF_ACCEPTED_METER_ID,
     CONF_BASELINES,
+    CONF_KEY_PROBLEM,
     CONF_LOW_TARIFF,
     CONF_UPDATE_INTERVAL,
     DEFAULT_LOW_TARIFF,
@@ -50,17 +53,24 @@ from .const import (
     DOMAIN,
     EXPORT_POWER,
     IMPORT_POWER,
-    ISSUE_KEY_REJECTED,
     ISSUE_METER_REPLACED,
     KEY_ISSUE_FRAMES,
     LOGGER,
     NET_POWER,
+    REAUTH_CHECK_STEP,
+    REAUTH_END_STEP,
     REJECTION_SUMMARY_SECONDS,
     SILENCE_INTERVALS,
     SUBMETER_PREFIX,
 )
 from .entry_data import entry_meter_id, reading_interval
-from .reader.errors import DecryptionFailed, KeyRequired, ReaderError, TransportError
+from .reader.errors import (
+    DecryptionFailed,
+    KeyRejected,
+    KeyRequired,
+    ReaderError,
+    TransportError,
+)
 from .reader.model import DecodeResult, Reading, RejectedFrame, SubMeterReading
 from .reader.obis import BY_CODE, STATUS_QUANTITIES, Quantity
 from .reader.session import ReadingSource
@@ -158,7 +168,9 @@ class ChSmartMeterCoordinator:
         # Notices of readings (e.g. swapped keys), each logged once: diagnostics list them.
         self.notices: list[str] = []
         self._key_failures = 0
-        self._key_issue: str | None = None
+        # Whether this entry waits for new keys: None until the first reading (a request
+        # may be left over from before a reload), then whether this coordinator asked.
+        self._reauth_requested: bool | None = None
 
         self.source = make_source(self._on_result, self._on_connection)
         self._task: asyncio.Task[None] | None = None
@@ -221,15 +233,16 @@ class ChSmartMeterCoordinator:
 
     async def async_shutdown(self) -> None:
         """Stop reading and release the port; nothing stays behind."""
-        if self._silence_timer is not None:
-            self._silence_timer()
-            self._silence_timer = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             # wait() neither raises the task's cancellation nor swallows our own.
             await asyncio.wait([task])
         await self.source.close()
+        # Last: a reading delivered while the task stopped may have armed the timer again.
+        if self._silence_timer is not None:
+            self._silence_timer()
+            self._silence_timer = None
 
     # ----------------------------------------------------------------- session callbacks
 
@@ -346,9 +359,9 @@ class ChSmartMeterCoordinator:
         self._rejected_at_reading = stats.frames_rejected
         if reading.notices:
             self._async_log_notices(reading.notices)
-        if self._key_failures:
-            self._key_failures = 0
-            self._async_clear_key_issue()
+        self._key_failures = 0
+        if self._reauth_requested is not False:
+            self._async_end_reauth()
         if reading.meter_id != self._reported_meter_id:
             self._async_meter_identified(reading)
         for listener in self._reading_listeners:
@@ -534,10 +547,10 @@ class ChSmartMeterCoordinator:
             )
             log.since_summary.clear()
             log.next_summary = now + REJECTION_SUMMARY_SECONDS
-        if isinstance(error, KeyRequired | DecryptionFailed):
+        if isinstance(error, KeyRequired | DecryptionFailed | KeyRejected):
             self._key_failures += 1
             if self._key_failures >= KEY_ISSUE_FRAMES:
-                self._async_raise_key_issue(error)
+                self._async_request_reauth(error)
         if now >= self._next_flush:
             self._async_flush(now)
 
@@ -615,30 +628,46 @@ class ChSmartMeterCoordinator:
             CONF_ACCEPTED_METER_ID: self._reported_meter_id or self._accepted_meter_id,
         }
 
-    @property
-    def key_issue_id(self) -> str:
-        """The id of this entry's repair issue for a rejected or missing key."""
-        return f"{ISSUE_KEY_REJECTED}_{self.entry.entry_id}"
-
     @callback
-    def _async_raise_key_issue(self, error: ReaderError) -> None:
-        translation_key = "key_required" if isinstance(error, KeyRequired) else "key_rejected"
-        if self._key_issue == translation_key:
+    def _async_request_reauth(self, error: ReaderError) -> None:
+        """Ask the user for the meter's new keys: Home Assistant's reauthentication flow.
+
+        Home Assistant lists the flow on the integrations page and raises a repair issue
+        of its own that opens it; a key issue of this integration would repeat that issue
+        without the form.
+        """
+        if self._reauth_requested:
             return
-        self._key_issue = translation_key
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self.key_issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=translation_key,
-            translation_placeholders={"title": self.entry.title},
+        if any(self.entry.async_get_active_flows(self.hass, {SOURCE_RECONFIGURE})):
+            return  # the user is changing the settings already; asked at a later frame
+        self._reauth_requested = True
+        LOGGER.warning(
+            "%s: %d frames in a row failed on the key (%s): asking for the meter's keys "
+            "(Settings > Devices & services)",
+            self.entry.title,
+            KEY_ISSUE_FRAMES,
+            error.reason.value,
         )
+        self.entry.async_start_reauth(self.hass, data={CONF_KEY_PROBLEM: error.reason.value})
 
     @callback
-    def _async_clear_key_issue(self) -> None:
-        if self._key_issue is not None:
-            self._key_issue = None
-            ir.async_delete_issue(self.hass, DOMAIN, self.key_issue_id)
+    def _async_end_reauth(self) -> None:
+        """Readings decode: a request for keys still open is no longer needed (the meter
+        recovered, or its keys were changed another way, such as Reconfigure).
+
+        A flow that is checking new keys, or has checked them, is left to end by itself:
+        its user is about to see the result.
+        """
+        self._reauth_requested = False
+        flows = self.hass.config_entries.flow
+        for flow in list(self.entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
+            if flow.get("step_id") in (REAUTH_CHECK_STEP, REAUTH_END_STEP):
+                continue
+            LOGGER.info("%s: the meter's data decodes again: no new key needed", self.entry.title)
+            flows.async_abort(flow["flow_id"])
+            # Its repair issue: Home Assistant 2025.4 leaves it when a flow is aborted.
+            ir.async_delete_issue(
+                self.hass,
+                HOMEASSISTANT_DOMAIN,
+                f"config_entry_reauth_{DOMAIN}_{self.entry.entry_id}",
+            )

@@ -4,7 +4,8 @@ After the sensor options (``init``), ``republish`` asks: on/off, group, id_ims, 
 retain; its description shows the topic of the values shown. When the republisher is on,
 ``republish_preview`` shows the resulting topic and an example message (the meter's latest
 reading) before anything is saved. Topics that would loop (the source of a CH-SMR entry of
-this installation) or that another meter already republishes on are refused.
+this installation) or that another meter already republishes on are refused. Without
+the MQTT integration, ``republish_unavailable`` says why there is nothing to set up.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .const import (
 )
 from .data import ChSmartMeterData
 from .entry_data import entry_meter_id
+from .mqtt_link import mqtt_module
 from .reader.chsmr import encode_payload
 from .republish import RepublishSettings, async_clear_retained, republished_topics
 
@@ -93,7 +95,22 @@ class RepublishOptionsFlowMixin(OptionsFlow):
     async def async_continue_to_republisher(self, options: dict[str, Any]) -> ConfigFlowResult:
         """Called by the first options step with the options it collected."""
         self._republish_options = options
+        if mqtt_module(self.hass) is None and not self._settings(options).enabled:
+            return await self.async_step_republish_unavailable()
         return await self.async_step_republish()
+
+    async def async_step_republish_unavailable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Without MQTT there is nothing to republish on: say why, save the other options.
+        (A republisher switched on earlier keeps its form, to switch it off.)"""
+        if user_input is not None:
+            return await self._async_save()
+        return self.async_show_form(
+            step_id="republish_unavailable",
+            data_schema=vol.Schema({}),
+            description_placeholders={"title": self.config_entry.title},
+        )
 
     def _settings(self, options: dict[str, Any]) -> RepublishSettings:
         return RepublishSettings.from_options(self.hass, options, entry_meter_id(self.config_entry))

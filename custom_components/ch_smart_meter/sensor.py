@@ -362,9 +362,7 @@ _SUBMETER_CLASSES: dict[str, SensorDeviceClass] = {
 }
 
 
-def describe_submeter(
-    key: str, kind: str, unit: str | None
-) -> ChSmartMeterSensorEntityDescription:
+def describe_submeter(key: str, kind: str, unit: str | None) -> ChSmartMeterSensorEntityDescription:
     """A sub-meter's register: a total the energy dashboard offers as gas, water or heat."""
     device_class = _SUBMETER_CLASSES.get(kind)
     if device_class is not None and unit not in DEVICE_CLASS_UNITS.get(device_class, ()):

@@ -21,7 +21,7 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ch_smart_meter import config_flow
+from custom_components.ch_smart_meter import config_flow, detect_flow
 from custom_components.ch_smart_meter.const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
@@ -171,6 +171,15 @@ async def fake_meter(socket_enabled: None) -> AsyncIterator[FakeMeter]:
     await meter.start()
     yield meter
     await meter.close()
+
+
+@pytest.fixture(autouse=True)
+def instant_progress() -> Generator[None]:
+    """Progress steps end as soon as their task does (in a browser a quick task is held for
+    a second, so that the frontend sees the step; tests/integration/test_detect_flow.py
+    checks that)."""
+    with patch.object(detect_flow, "MIN_PROGRESS_SECONDS", 0.0):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -301,7 +301,7 @@ async def _listen(hass: HomeAssistant, flow_id: str, *messages: tuple[str, str])
 async def _start(hass: HomeAssistant) -> Any:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STANDARD: "ch-smr"}
+        result["flow_id"], {"next_step_id": "chsmr"}
     )
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "chsmr")
     assert result["data_schema"]({})[chsmr_flow.CONF_TOPIC_FILTER] == "dt/+/+/ds"
@@ -309,10 +309,9 @@ async def _start(hass: HomeAssistant) -> Any:
 
 
 async def test_the_first_step_offers_ch_smr_only_with_mqtt(hass: HomeAssistant) -> None:
-    """Without MQTT the choice is not there (the description says why)."""
+    """Without MQTT the choice is not there."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    options = result["data_schema"].schema[CONF_STANDARD].config["options"]
-    assert "ch-smr" not in [option["value"] for option in options]
+    assert "chsmr" not in result["menu_options"]
 
 
 async def test_flow_listens_lists_and_creates_the_entry(
@@ -328,8 +327,7 @@ async def test_flow_listens_lists_and_creates_the_entry(
     )
     republishing.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    options = result["data_schema"].schema[CONF_STANDARD].config["options"]
-    assert {"value": "ch-smr", "label": "CH-SMR reader over MQTT"} in options
+    assert result["menu_options"][-1] == "chsmr"
     result = await _start(hass)
     result = await _listen(
         hass,
@@ -418,7 +416,7 @@ async def test_flow_aborts_when_mqtt_goes_away(hass: HomeAssistant, mqtt_mock: M
     await hass.async_block_till_done()
     mqtt_mock.connected = False  # what the real client is after its entry went away
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STANDARD: "ch-smr"}
+        result["flow_id"], {"next_step_id": "chsmr"}
     )
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "mqtt_not_set_up")
 
@@ -535,4 +533,5 @@ async def test_the_manifest_matcher_starts_discovery(
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["step_id"] for flow in flows] == ["mqtt_confirm"]
-    assert flows[0]["context"]["title_placeholders"] == {"name": METER}
+    # The discovered flow's title names what was found (USB adapters name theirs).
+    assert flows[0]["context"]["title_placeholders"] == {"name": f"CH-SMR {METER}"}

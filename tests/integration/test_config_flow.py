@@ -1,4 +1,5 @@
-"""The config, reconfigure and options flows: every step, every branch, every error.
+"""The config, reconfigure and options flows with the standard known: every step, every
+branch, every error (detection and USB discovery: test_detect_flow.py).
 
 The live check is real: it reads the in-process simulated meter, a simulated meter on a
 pseudo-terminal (found through a /dev/serial/by-id link), or the fake TCP meter. Only the
@@ -9,7 +10,10 @@ the check itself are replaced.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import socket
+import termios
 from collections.abc import AsyncIterator, Generator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,14 +21,15 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ch_smart_meter import config_flow
+from custom_components.ch_smart_meter import config_flow, detect_flow
 from custom_components.ch_smart_meter.const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -39,7 +44,8 @@ from custom_components.ch_smart_meter.const import (
     CONF_URL,
     DOMAIN,
 )
-from custom_components.ch_smart_meter.reader.errors import FrameError, NoData
+from custom_components.ch_smart_meter.reader.errors import FrameError, NoData, TransportError
+from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import encrypt_smarty
 from custom_components.ch_smart_meter.reader.simulate.meters import create_source
 from custom_components.ch_smart_meter.reader.simulate.source import Simulator
 from custom_components.ch_smart_meter.reader.spec import Profile
@@ -47,6 +53,7 @@ from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .conftest import (
     METER_ID,
+    SYSTEM_TITLE,
     TEST_KEY,
     FakeMeter,
     encrypted_telegram,
@@ -77,13 +84,13 @@ async def simulated_pty(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
         yield ports
 
 
-async def _start(hass: HomeAssistant) -> FlowResult:
+async def _start(hass: HomeAssistant, *, has_key: bool = False) -> FlowResult:
+    """The first menu → "I know my meter's standard" → P1 DSMR → the connection menu."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STANDARD: "dsmr"}
-    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "user")
+    result = await _menu(hass, result, "standard")
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "standard")
+    result = await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "connection"
     return result
@@ -109,10 +116,21 @@ async def _probe(hass: HomeAssistant, result: FlowResult) -> FlowResult:
     return await hass.config_entries.flow.async_configure(result["flow_id"])
 
 
-async def _no_keys(hass: HomeAssistant, result: FlowResult) -> FlowResult:
-    """The keys step of an unencrypted meter: leave both keys empty."""
-    assert result["step_id"] == "keys"
-    return await _probe(hass, await _submit(hass, result, {}))
+async def _demo(hass: HomeAssistant, standard: str = "dsmr") -> FlowResult:
+    """The first menu → the simulated meter of ``standard`` → its live check."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _menu(hass, result, "demo")
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "demo")
+    return await _submit(hass, result, {CONF_STANDARD: standard})
+
+
+def _suggested(result: FlowResult, name: str) -> Any:
+    """What a form field shows when it opens (its suggested value, else its default)."""
+    for key in result["data_schema"].schema:
+        if str(key) == name:
+            suggested = (key.description or {}).get("suggested_value")
+            return suggested if suggested is not None else key.default()
+    raise KeyError(name)
 
 
 def _unload_all(hass: HomeAssistant) -> list[Any]:
@@ -136,13 +154,26 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
 
 @pytest.mark.usefixtures("unload_entries")
 async def test_simulated_meter(hass: HomeAssistant) -> None:
-    """The demo path: the simulated meter answers, the entry is created and loads."""
-    result = await _start(hass)
-    assert result["menu_options"] == ["serial", "network", "url", "simulator"]
-    result = await _probe(hass, await _menu(hass, result, "simulator"))  # no keys step
+    """The demo path: the simulated meter answers, the entry is created and loads; its
+    title says that the meter is simulated."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    # Without MQTT there is no CH-SMR choice (test_chsmr_source.py has it with MQTT).
+    assert result["menu_options"] == ["detect", "standard", "demo"]
+    result = await _menu(hass, result, "demo")
+    options = result["data_schema"].schema[CONF_STANDARD].config["options"]
+    assert [option["value"] for option in options] == [
+        "dsmr",
+        "p1-dlms",
+        "lg-mbus",
+        "kamstrup-dlms",
+        "kmp",
+        "mep",
+    ]
+    assert _suggested(result, CONF_STANDARD) == "dsmr"
+    result = await _probe(hass, await _submit(hass, result, {CONF_STANDARD: "dsmr"}))
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"Iskraemeco {SIMULATED_METER_ID}"
+    assert result["title"] == f"Simulated meter {SIMULATED_METER_ID}"
     assert result["data"] == {
         CONF_STANDARD: "dsmr",
         CONF_URL: "simulator://dsmr",
@@ -164,12 +195,17 @@ async def test_serial_port_by_id(hass: HomeAssistant, simulated_pty: tuple[str, 
     _pty, by_id = simulated_pty
     result = await _menu(hass, await _start(hass), "serial")
     assert result["step_id"] == "serial"
-    options = result["data_schema"].schema[CONF_PORT].config["options"]
-    assert {"value": str(by_id), "label": f"{by_id} (FT232R USB UART)"} in options
-    assert options[-1] == {"value": "manual", "label": "manual"}
+    if config_flow.SERIAL_PORT_SELECTOR is None:  # Home Assistant before 2026.5: our list
+        options = result["data_schema"].schema[CONF_PORT].config["options"]
+        assert {"value": str(by_id), "label": f"{by_id} (FT232R USB UART)"} in options
+        assert options[-1] == {"value": "manual", "label": "manual"}
+    else:  # the serial port selector lists the ports itself
+        assert isinstance(result["data_schema"].schema[CONF_PORT], config_flow.SERIAL_PORT_SELECTOR)
+    # The only USB adapter is preselected.
+    assert _suggested(result, CONF_PORT) == str(by_id)
 
     result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)  # no keys step: the user said there is no key
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == str(by_id)
     assert result["result"].unique_id == SIMULATED_METER_ID
@@ -184,7 +220,10 @@ async def test_serial_port_entered_by_hand_with_custom_format(
     result = await _menu(hass, await _start(hass), "serial")
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
     assert result["step_id"] == "serial_manual"
-    result = await _submit(hass, result, {CONF_PORT: f"  {pty} "})
+    # The path field starts empty: the list's answer ("manual") is not carried into it.
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_DEVICE]
+    assert _suggested(result, CONF_DEVICE) == ""
+    result = await _submit(hass, result, {CONF_DEVICE: f"  {pty} "})
     assert result["step_id"] == "serial_format"
     schema = result["data_schema"].schema
     defaults = {str(key): key.default() for key in schema}
@@ -192,7 +231,7 @@ async def test_serial_port_entered_by_hand_with_custom_format(
     result = await _submit(
         hass, result, {"baudrate": 9600, "bytesize": "7", "parity": "even", "stopbits": "2"}
     )
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY, (
         result.get("errors"),
         result.get("description_placeholders"),
@@ -216,9 +255,10 @@ async def test_serial_preset(hass: HomeAssistant, simulated_pty: tuple[str, Path
         option["label"]
         for option in result["data_schema"].schema["serial_preset"].config["options"]
     ]
-    assert labels[0] == "DSMR 5 P1 port (115200 8N1)"
+    # The bare format (the translations name the preset; the format says it in any language).
+    assert labels[0] == "115200 8N1"
     assert labels[-1] == "custom"
-    result = await _no_keys(
+    result = await _probe(
         hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr22"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -236,7 +276,7 @@ async def test_network(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     result = await _menu(hass, await _start(hass), "network")
     assert result["step_id"] == "network"
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == fake_meter.url
     assert result["title"] == f"Iskraemeco {METER_ID}"
@@ -254,7 +294,7 @@ async def test_serial_url(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     result = await _submit(
         hass, result, {CONF_URL: f" {fake_meter.url} ", "serial_preset": "dsmr5"}
     )
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == fake_meter.url
 
@@ -269,7 +309,7 @@ async def test_serial_url_with_custom_format(hass: HomeAssistant, fake_meter: Fa
     result = await _submit(
         hass, result, {"baudrate": 2400, "bytesize": "8", "parity": "odd", "stopbits": "2"}
     )
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert (result["data"][CONF_PARITY], result["data"][CONF_STOPBITS]) == ("O", 2.0)
 
@@ -279,29 +319,29 @@ async def test_serial_url_with_custom_format(hass: HomeAssistant, fake_meter: Fa
 
 @pytest.mark.usefixtures("unload_entries")
 async def test_keys_every_error_then_success(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
-    """No key, a malformed key, a wrong key, then the right one (stored normalised)."""
+    """The user said a key was handed out: no key, a malformed key (kept, its field marked),
+    a wrong key, then the right one (stored normalised). P1 DSMR asks for one key only."""
     fake_meter.greeting = encrypted_telegram(1) + encrypted_telegram(2) + encrypted_telegram(3)
-    result = await _menu(hass, await _start(hass), "network")
+    result = await _menu(hass, await _start(hass, has_key=True), "network")
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     assert result["step_id"] == "keys"
-    assert set(map(str, result["data_schema"].schema)) == {
-        CONF_ENCRYPTION_KEY,
-        CONF_AUTHENTICATION_KEY,
-    }
+    # The Smarty envelope's authentication key is public: no second field.
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_ENCRYPTION_KEY]
 
     result = await _probe(hass, await _submit(hass, result, {}))
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "key_required"})
+    assert (result["step_id"], result["errors"]) == ("keys", {CONF_ENCRYPTION_KEY: "key_required"})
 
-    result = await _submit(
-        hass, result, {CONF_ENCRYPTION_KEY: "12345", CONF_AUTHENTICATION_KEY: "zz" * 16}
-    )
-    assert result["errors"] == {
-        CONF_ENCRYPTION_KEY: "invalid_key_format",
-        CONF_AUTHENTICATION_KEY: "invalid_key_format",
-    }
+    result = await _submit(hass, result, {CONF_ENCRYPTION_KEY: "0f0e 0d0c 12345"})
+    assert result["errors"] == {CONF_ENCRYPTION_KEY: "invalid_key_format"}
+    # What was typed stays, to be corrected rather than typed again.
+    assert _suggested(result, CONF_ENCRYPTION_KEY) == "0f0e 0d0c 12345"
 
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: "00" * 16}))
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
+    assert (result["step_id"], result["errors"]) == (
+        "keys",
+        {CONF_ENCRYPTION_KEY: "decryption_failed"},
+    )
+    assert _suggested(result, CONF_ENCRYPTION_KEY) == "00" * 16
 
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -309,15 +349,29 @@ async def test_keys_every_error_then_success(hass: HomeAssistant, fake_meter: Fa
     assert CONF_AUTHENTICATION_KEY not in result["data"]
 
 
-async def test_keys_step_skipped_after_a_connection_error(
+@pytest.mark.usefixtures("unload_entries")
+async def test_no_keys_step_for_a_plain_meter_and_asked_when_needed(
+    hass: HomeAssistant, fake_meter: FakeMeter
+) -> None:
+    """No key handed out: straight to the check. A meter that turns out to encrypt brings
+    the keys step, with the error on the key field."""
+    fake_meter.greeting = encrypted_telegram(1) + encrypted_telegram(2)
+    result = await _menu(hass, await _start(hass), "network")
+    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await _probe(hass, result)  # no keys step before the check
+    assert (result["step_id"], result["errors"]) == ("keys", {CONF_ENCRYPTION_KEY: "key_required"})
+    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_keys_kept_while_the_connection_is_fixed(
     hass: HomeAssistant, fake_meter: FakeMeter
 ) -> None:
     """Keys typed once are kept while the user fixes the connection."""
-    result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
+    result = await _menu(hass, await _start(hass, has_key=True), "network")
+    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
-    assert (result["step_id"], result["errors"]) == ("network", {"base": "cannot_open_port"})
-    assert result["description_placeholders"]["detail"].endswith("connection refused")
+    assert (result["step_id"], result["errors"]) == ("network", {"base": "no_data"})
 
     fake_meter.greeting = encrypted_telegram()
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
@@ -331,22 +385,67 @@ async def test_keys_step_skipped_after_a_connection_error(
 # ------------------------------------------------------------------ connection errors
 
 
-async def test_cannot_open(hass: HomeAssistant) -> None:
-    """A device that does not exist: shown on the form where the path was typed."""
-    result = await _menu(hass, await _start(hass), "serial")
+async def test_a_port_that_cannot_be_opened_is_reported_at_once(hass: HomeAssistant) -> None:
+    """A device that does not exist: back on the form where the path was typed, before
+    any keys step and without a progress step, in a sentence of its own."""
+    result = await _menu(hass, await _start(hass, has_key=True), "serial")
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
-    result = await _no_keys(
-        hass, await _submit(hass, result, {CONF_PORT: "/dev/ch-smart-meter-missing"})
+    result = await _submit(hass, result, {CONF_DEVICE: "/dev/ch-smart-meter-missing"})
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "serial_manual")
+    assert result["errors"] == {"base": "port_not_found"}
+    assert result["description_placeholders"]["port"] == "/dev/ch-smart-meter-missing"
+    # What was typed is shown again, to be corrected.
+    assert _suggested(result, CONF_DEVICE) == "/dev/ch-smart-meter-missing"
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_network_errors_in_words(hass: HomeAssistant) -> None:
+    """Operating-system errors are translated sentences, not English details."""
+    result = await _menu(hass, await _start(hass), "network")
+    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "network")
+    assert result["errors"] == {"base": "port_refused"}
+    assert result["description_placeholders"]["port"] == "socket://127.0.0.1:1"
+
+
+@pytest.mark.parametrize(
+    ("cause", "error"),
+    [
+        (FileNotFoundError(errno.ENOENT, "No such file"), "port_not_found"),
+        (PermissionError(errno.EACCES, "Permission denied"), "port_permission"),
+        (OSError(errno.EBUSY, "Device or resource busy"), "port_busy"),
+        (OSError(errno.ENOTTY, "Inappropriate ioctl"), "port_not_serial"),
+        (termios.error(22, "Invalid argument"), "port_not_serial"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "port_refused"),
+        (TimeoutError(), "port_unreachable"),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), "port_unreachable"),
+        (socket.gaierror(-2, "Name or service not known"), "port_unknown_host"),
+        (OSError(errno.EIO, "Input/output error"), "cannot_open_port"),
+        (None, "cannot_open_port"),
+    ],
+)
+def test_port_errors_by_cause(cause: BaseException | None, error: str) -> None:
+    """Each usual cause has a sentence of its own; others show the raw detail."""
+    err = TransportError("the detail")
+    err.__cause__ = cause
+    assert detect_flow.port_error(err) == error
+
+
+async def test_an_unusual_port_error_keeps_its_detail(hass: HomeAssistant) -> None:
+    """An error with no sentence of its own shows the system's words as a detail."""
+    result = await _menu(hass, await _start(hass), "url")
+    result = await _submit(
+        hass, result, {CONF_URL: "esphome://meter.invalid/?port_name=x", "serial_preset": "dsmr5"}
     )
-    assert (result["step_id"], result["errors"]) == ("serial_manual", {"base": "cannot_open_port"})
-    assert result["description_placeholders"]["detail"].endswith("no such device")
+    assert (result["step_id"], result["errors"]) == ("url", {"base": "cannot_open_port"})
+    assert result["description_placeholders"]["detail"] != "-"
 
 
 async def test_no_data(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     """The port opens but nothing arrives: the interface is probably not enabled."""
     result = await _menu(hass, await _start(hass), "network")
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("network", {"base": "no_data"})
     await fake_meter.wait_disconnected()  # the check closed its connection
 
@@ -358,9 +457,8 @@ async def test_no_valid_frame(hass: HomeAssistant, fake_meter: FakeMeter) -> Non
     )
     result = await _menu(hass, await _start(hass), "url")
     result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("url", {"base": "no_valid_frame"})
-    assert "checksum" in result["description_placeholders"]["detail"]
 
 
 async def test_error_on_serial_form_then_fixed(
@@ -370,10 +468,11 @@ async def test_error_on_serial_form_then_fixed(
     _pty, by_id = simulated_pty
     result = await _menu(hass, await _start(hass), "serial")
     with patch.object(config_flow, "probe", side_effect=NoData("nothing received in 1 s")):
-        result = await _no_keys(
+        result = await _probe(
             hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
         )
     assert (result["step_id"], result["errors"]) == ("serial", {"base": "no_data"})
+    assert _suggested(result, CONF_PORT) == str(by_id)
     result = await _probe(
         hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
     )
@@ -390,7 +489,7 @@ async def test_error_after_custom_format(hass: HomeAssistant, fake_meter: FakeMe
     result = await _submit(
         hass, result, {"baudrate": 300, "bytesize": "7", "parity": "none", "stopbits": "1"}
     )
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("serial_format", {"base": "no_valid_frame"})
 
 
@@ -403,14 +502,12 @@ async def test_error_after_custom_format(hass: HomeAssistant, fake_meter: FakeMe
     ],
 )
 async def test_unexpected_errors(hass: HomeAssistant, error: Exception, expected: str) -> None:
-    """Whatever else goes wrong is reported, never a crashed flow; the simulator goes back to the start."""
+    """Whatever else goes wrong is reported, never a crashed flow; the simulated meter goes
+    back to its choice."""
     with patch.object(config_flow, "probe", side_effect=error):
-        result = await _probe(hass, await _menu(hass, await _start(hass), "simulator"))
-    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "user")
+        result = await _probe(hass, await _demo(hass))
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "demo")
     assert result["errors"] == {"base": expected}
-    # Starting over works.
-    result = await _submit(hass, result, {CONF_STANDARD: "dsmr"})
-    assert result["type"] is FlowResultType.MENU
 
 
 async def test_key_error_for_a_standard_without_keys(
@@ -432,7 +529,6 @@ async def test_probe_cancelled_when_flow_is_closed(
     """Closing the dialog during the check stops it and releases the port at once."""
     result = await _menu(hass, await _start(hass), "network")
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _submit(hass, result, {})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
     await fake_meter.wait_connected()
     hass.config_entries.flow.async_abort(result["flow_id"])
@@ -451,7 +547,7 @@ async def test_same_meter_twice(hass: HomeAssistant, fake_meter: FakeMeter) -> N
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "network")
     result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _no_keys(hass, result)
+    result = await _probe(hass, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -461,9 +557,20 @@ async def test_same_port_twice(hass: HomeAssistant) -> None:
     MockConfigEntry(
         domain=DOMAIN, unique_id="other", data=entry_data("simulator://dsmr")
     ).add_to_hass(hass)
-    result = await _menu(hass, await _start(hass), "simulator")
+    result = await _demo(hass)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_same_device_under_another_name(
+    hass: HomeAssistant, simulated_pty: tuple[str, Path]
+) -> None:
+    """An entry on the device itself, the flow on its /dev/serial/by-id link: the same port."""
+    pty, by_id = simulated_pty
+    MockConfigEntry(domain=DOMAIN, unique_id="other", data=entry_data(pty)).add_to_hass(hass)
+    result = await _menu(hass, await _start(hass), "serial")
+    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
 
 
 # ------------------------------------------------------------------ reconfigure
@@ -491,10 +598,17 @@ async def loaded_entry(
 
 
 async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+    """Reconfigure → "choose the standard myself" → P1 DSMR, as stored → connection menu."""
     result = await entry.start_reconfigure_flow(hass)
-    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "reconfigure")
+    assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "reconfigure")
+    assert result["menu_options"] == ["detect", "standard"]
     assert result["description_placeholders"] == {"title": entry.title}
-    return await _submit(hass, result, {CONF_STANDARD: "dsmr"})
+    result = await _menu(hass, result, "standard")
+    # The stored standard is shown; "a key was handed out" when the entry has one.
+    assert _suggested(result, CONF_STANDARD) == "dsmr"
+    has_key = _suggested(result, "has_key")
+    assert has_key is bool(entry.data.get(CONF_ENCRYPTION_KEY))
+    return await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
 
 
 async def test_reconfigure_keeps_the_key_and_reloads(
@@ -548,7 +662,8 @@ async def test_reconfigure_keeps_the_key_and_reloads(
             e.entity_id
             for e in er.async_entries_for_config_entry(er.async_get(hass), loaded_entry.entry_id)
         }
-        await wait_until(lambda: other.connections == 2)  # the check, then the reloaded entry
+        # The port check, the live check, then the reloaded entry.
+        await wait_until(lambda: other.connections == 3)
         await wait_until(lambda: other.clients == 1)
         # The old port is released for good by the reload.
         await fake_meter.wait_disconnected()
@@ -595,7 +710,7 @@ async def test_reconfigure_unloaded_entry(hass: HomeAssistant, fake_meter: FakeM
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _reconfigure(hass, entry), "url")
     result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
-    result = await _probe(hass, await _submit(hass, result, {}))
+    result = await _probe(hass, result)  # no key stored: no keys step
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_URL] == fake_meter.url
     await hass.async_block_till_done()
@@ -621,17 +736,15 @@ async def test_options(hass: HomeAssistant) -> None:
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_UPDATE_INTERVAL: 30.0}
     )
-    # Then the CH-SMR republisher (off by default; tests/integration/test_republish_flow.py).
-    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "republish")
+    # Then the CH-SMR republisher (tests/integration/test_republish_flow.py); without MQTT
+    # a page that says why it cannot be set up.
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "republish_unavailable")
+    assert result["description_placeholders"] == {"title": entry.title}
+    assert not result["data_schema"].schema
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     # The low tariff is number 2, as Swiss grid operators count.
-    assert _without_republisher(entry.options) == {
-        "other": 1,
-        CONF_UPDATE_INTERVAL: 30,
-        CONF_LOW_TARIFF: 2,
-    }
-    assert entry.options["republish"] is False
+    assert entry.options == {"other": 1, CONF_UPDATE_INTERVAL: 30, CONF_LOW_TARIFF: 2}
 
 
 async def test_options_profile(hass: HomeAssistant) -> None:
@@ -692,19 +805,19 @@ def test_probe_timeout_grows_with_slow_meters() -> None:
     assert REAL_PROBE_TIMEOUT(dataclasses.replace(spec, interval=60.0)) == 125.0
 
 
-def test_list_serial_ports_without_by_id(tmp_path: Path) -> None:
+def test_port_list_without_by_id(tmp_path: Path) -> None:
     """Without /dev/serial/by-id the device names are offered as they are."""
     ports = [SimpleNamespace(device="/dev/ttyUSB7", description=None)]
     with (
         patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path / "missing")),
         patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
     ):
-        assert config_flow.list_serial_ports() == [
-            {"value": "/dev/ttyUSB7", "label": "/dev/ttyUSB7"}
+        assert config_flow.scan_serial_ports() == [
+            config_flow.SerialPort("/dev/ttyUSB7", "/dev/ttyUSB7", usb=False)
         ]
 
 
-def test_list_serial_ports_by_id_only(tmp_path: Path) -> None:
+def test_port_list_by_id_only(tmp_path: Path) -> None:
     """A by-id link whose device serialx does not list is still offered."""
     (tmp_path / "usb-X-if00").symlink_to(os.devnull)
     with (
@@ -712,7 +825,56 @@ def test_list_serial_ports_by_id_only(tmp_path: Path) -> None:
         patch.object(config_flow.serialx, "list_serial_ports", return_value=[]),
     ):
         path = str(tmp_path / "usb-X-if00")
-        assert config_flow.list_serial_ports() == [{"value": path, "label": path}]
+        assert config_flow.scan_serial_ports() == [config_flow.SerialPort(path, path, usb=True)]
+
+
+def test_port_list_names_adapters_first(tmp_path: Path) -> None:
+    """USB adapters first, by their by-id names, with maker, product and serial number;
+    built-in ports after them."""
+    (tmp_path / "usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0").symlink_to("/dev/null")
+    fields = dict.fromkeys(
+        ("vid", "pid", "serial_number", "manufacturer", "product", "description")
+    )
+    ports = [
+        SimpleNamespace(**{**fields, "device": "/dev/ttyS0"}),
+        SimpleNamespace(
+            **{
+                **fields,
+                "device": "/dev/null",
+                "vid": 0x0403,
+                "pid": 0x6001,
+                "serial_number": "A1B2C3",
+                "manufacturer": "FTDI",
+                "product": "FT232R USB UART",
+            }
+        ),
+    ]
+    with (
+        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path)),
+        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+    ):
+        found = config_flow.scan_serial_ports()
+    by_id = str(tmp_path / "usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0")
+    assert found == [
+        config_flow.SerialPort(by_id, f"{by_id} (FTDI FT232R USB UART, A1B2C3)", usb=True),
+        config_flow.SerialPort("/dev/ttyS0", "/dev/ttyS0", usb=False),
+    ]
+
+
+async def test_no_port_preselected_without_exactly_one_adapter(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """A built-in port is never preselected (a required list would start at its first
+    entry): the port field opens empty."""
+    ports = [SimpleNamespace(device="/dev/ttyS0", description=None)]
+    with (
+        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path / "missing")),
+        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+    ):
+        result = await _menu(hass, await _start(hass), "serial")
+    key = next(key for key in result["data_schema"].schema if str(key) == CONF_PORT)
+    assert key.default is vol.UNDEFINED
+    assert key.description == {"suggested_value": ""}
 
 
 @pytest.mark.usefixtures("unload_entries")
@@ -720,23 +882,47 @@ async def test_standard_without_serial_line(hass: HomeAssistant) -> None:
     """A standard without serial presets stores no character format."""
     networked = dataclasses.replace(get_spec("dsmr"), serial_presets=())
     with patch.object(config_flow, "get_spec", return_value=networked):
-        result = await _probe(hass, await _menu(hass, await _start(hass), "simulator"))
+        result = await _probe(hass, await _demo(hass))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_STANDARD: "dsmr", CONF_URL: "simulator://dsmr"}
 
 
-async def test_no_simulator_for_the_standard(hass: HomeAssistant) -> None:
-    """The simulated meter is offered only for standards that have one."""
+async def test_no_simulator_no_demo(hass: HomeAssistant) -> None:
+    """The simulated meter is offered only when a standard has one."""
     with patch.object(config_flow, "available_standards", return_value=[]):
-        result = await _start(hass)
-    assert result["menu_options"] == ["serial", "network", "url"]
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["menu_options"] == ["detect", "standard"]
 
 
-async def test_keys_step_without_authentication_key(hass: HomeAssistant) -> None:
-    """A standard whose frames are never authenticated asks for the encryption key only."""
-    no_ak = dataclasses.replace(get_spec("dsmr"), supports_authentication_key=False)
-    with patch.object(config_flow, "get_spec", return_value=no_ak):
-        result = await _menu(hass, await _start(hass), "network")
-        result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
-    assert result["step_id"] == "keys"
+@pytest.mark.usefixtures("unload_entries")
+async def test_authentication_key_field_when_the_check_finds_one_needed(
+    hass: HomeAssistant, fake_meter: FakeMeter
+) -> None:
+    """P1 DSMR asks for one key (the Smarty authentication key is public); a meter whose
+    telegrams need another authentication key brings its field, marked."""
+    other_ak = bytes.fromhex("101112131415161718191A1B1C1D1E1F")
+    fake_meter.greeting = b"".join(
+        encrypt_smarty(telegram(), TEST_KEY, SYSTEM_TITLE, counter, other_ak)
+        for counter in (1, 2, 3)
+    )
+    result = await _menu(hass, await _start(hass, has_key=True), "network")
+    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     assert [str(key) for key in result["data_schema"].schema] == [CONF_ENCRYPTION_KEY]
+    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    assert result["step_id"] == "keys"
+    assert result["errors"] == {CONF_AUTHENTICATION_KEY: "authentication_key_wrong"}
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_ENCRYPTION_KEY,
+        CONF_AUTHENTICATION_KEY,
+    ]
+    assert _suggested(result, CONF_ENCRYPTION_KEY) == PASSWORD_KEY  # kept
+    result = await _probe(
+        hass,
+        await _submit(
+            hass,
+            result,
+            {CONF_ENCRYPTION_KEY: PASSWORD_KEY, CONF_AUTHENTICATION_KEY: other_ak.hex()},
+        ),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    assert result["data"][CONF_AUTHENTICATION_KEY] == other_ak.hex()

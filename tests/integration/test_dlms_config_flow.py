@@ -16,7 +16,7 @@ from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_PORT
+from homeassistant.const import CONF_DEVICE, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -45,17 +45,19 @@ DLMS = ("p1-dlms", "lg-mbus", "kamstrup-dlms")
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 OTHER = bytes.fromhex("A5" * 16)
-# What the simulated meters of seed 1 send about themselves: (title, unique id).
+# What the simulated meters of seed 1 send about themselves: (maker and id, unique id).
+# Entries of simulated meters are titled "Simulated meter <id>" instead.
 METERS = {
     "p1-dlms": ("Landis+Gyr LGZ1030632443637", "LGZ1030632443637"),
     "lg-mbus": ("Landis+Gyr 6865712", "6865712"),
     "kamstrup-dlms": ("Kamstrup 5706567280232362", "5706567280232362"),
 }
-# The first (usual) serial preset of each standard, as the flow offers it.
+# The first (usual) serial preset of each standard, as the flow offers it (the bare format:
+# the translations name the preset).
 FIRST_PRESETS = {
-    "p1-dlms": ("Iskra AM550 P1 (115200 8N1)", (115200, 8, "N", 1.0)),
-    "lg-mbus": ("E450/E570 CII over an M-Bus slave adapter (2400 8E1)", (2400, 8, "E", 1.0)),
-    "kamstrup-dlms": ("Kamstrup HAN (2400 8N1)", (2400, 8, "N", 1.0)),
+    "p1-dlms": ("115200 8N1", (115200, 8, "N", 1.0)),
+    "lg-mbus": ("2400 8E1", (2400, 8, "E", 1.0)),
+    "kamstrup-dlms": ("2400 8N1", (2400, 8, "N", 1.0)),
 }
 BY_ID_NAME = "usb-FTDI_FT232R_P1_DLMS_A9Z8Y7-if00-port0"
 
@@ -96,11 +98,11 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
     await hass.async_block_till_done()
 
 
-async def _start(hass: HomeAssistant, standard: str) -> FlowResult:
+async def _start(hass: HomeAssistant, standard: str, *, has_key: bool = True) -> FlowResult:
+    """ "I know my meter's standard" → ``standard`` (a key was handed out) → connection."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STANDARD: standard}
-    )
+    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await _submit(hass, result, {CONF_STANDARD: standard, "has_key": has_key})
     assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "connection")
     return result
 
@@ -123,7 +125,7 @@ async def _to_keys(hass: HomeAssistant, standard: str, url: str) -> FlowResult:
     result = await _submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
     preset = get_spec(standard).serial_presets[0].id
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": preset})
-    result = await _submit(hass, result, {CONF_PORT: url})
+    result = await _submit(hass, result, {CONF_DEVICE: url})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "keys")
     return result
 
@@ -140,6 +142,7 @@ async def _check_keys(
 async def test_dlms_standards_are_offered(hass: HomeAssistant) -> None:
     """The three DLMS standards follow DSMR, in the order of the recommendation."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _submit(hass, result, {"next_step_id": "standard"})
     options = [
         option["value"] for option in result["data_schema"].schema[CONF_STANDARD].config["options"]
     ]
@@ -157,7 +160,7 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
     assert presets[-1]["value"] == "custom"
 
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
-    result = await _submit(hass, result, {CONF_PORT: "/dev/ttyUSB0"})
+    result = await _submit(hass, result, {CONF_DEVICE: _url(standard)})
     assert result["step_id"] == "serial_format"
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
     assert defaults == {
@@ -169,7 +172,7 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
     result = await _submit(
         hass, result, {"baudrate": 9600, "bytesize": "8", "parity": "even", "stopbits": "1"}
     )
-    # Every DLMS standard may be encrypted: the keys come next.
+    # Every DLMS standard may be encrypted (and the user said a key was handed out).
     assert result["step_id"] == "keys"
     assert [str(key) for key in result["data_schema"].schema] == [
         CONF_ENCRYPTION_KEY,
@@ -184,12 +187,13 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
 @pytest.mark.parametrize("standard", DLMS)
 async def test_plain_simulated_meter(hass: HomeAssistant, standard: str) -> None:
     """The demo path of each standard: no keys step, the entry is created and loads."""
-    result = await _submit(hass, await _start(hass, standard), {"next_step_id": "simulator"})
-    result = await _probe(hass, result)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _submit(hass, result, {"next_step_id": "demo"})
+    result = await _probe(hass, await _submit(hass, result, {CONF_STANDARD: standard}))
 
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    title, unique_id = METERS[standard]
-    assert result["title"] == title
+    _title, unique_id = METERS[standard]
+    assert result["title"] == f"Simulated meter {unique_id}"
     baudrate, bytesize, parity, stopbits = FIRST_PRESETS[standard][1]
     assert result["data"] == {
         CONF_STANDARD: standard,
@@ -215,20 +219,24 @@ async def test_encrypted_meter_every_key_error_then_success(
     result = await _to_keys(hass, standard, _url(standard))
 
     result = await _check_keys(hass, result, None, None)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "key_required"})
+    assert (result["step_id"], result["errors"]) == ("keys", {CONF_ENCRYPTION_KEY: "key_required"})
 
+    # The check says which key is wrong: its field is marked.
     result = await _check_keys(hass, result, OTHER, AK)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
-    # The check says which key is wrong.
-    assert "do not decrypt with this encryption key" in result["description_placeholders"]["detail"]
+    assert (result["step_id"], result["errors"]) == (
+        "keys",
+        {CONF_ENCRYPTION_KEY: "decryption_failed"},
+    )
 
     result = await _check_keys(hass, result, EK, OTHER)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
-    assert "authentication key (GAK) does not match" in result["description_placeholders"]["detail"]
+    assert (result["step_id"], result["errors"]) == (
+        "keys",
+        {CONF_AUTHENTICATION_KEY: "authentication_key_wrong"},
+    )
 
     result = await _check_keys(hass, result, EK, AK)
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    assert result["title"] == METERS[standard][0]
+    assert result["title"] == f"Simulated meter {METERS[standard][1]}"
     assert result["data"][CONF_ENCRYPTION_KEY] == EK.hex()
     assert result["data"][CONF_AUTHENTICATION_KEY] == AK.hex()
 
@@ -249,7 +257,10 @@ async def test_swapped_keys_are_not_tried_outside_kamstrup(
 ) -> None:
     """Only Kamstrup keys are known to be handed out swapped; elsewhere it is a wrong key."""
     result = await _check_keys(hass, await _to_keys(hass, standard, _url(standard)), AK, EK)
-    assert (result["step_id"], result["errors"]) == ("keys", {"base": "decryption_failed"})
+    assert (result["step_id"], result["errors"]) == (
+        "keys",
+        {CONF_ENCRYPTION_KEY: "decryption_failed"},
+    )
 
 
 # ------------------------------------------------------------------ Kamstrup: swapped keys
@@ -261,14 +272,14 @@ async def test_kamstrup_swapped_keys_stored_in_working_order(hass: HomeAssistant
     result = await _to_keys(hass, "kamstrup-dlms", _url("kamstrup-dlms"))
     result = await _check_keys(hass, result, AK, EK)
 
-    title, unique_id = METERS["kamstrup-dlms"]
+    _title, unique_id = METERS["kamstrup-dlms"]
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "keys_swapped")
     assert result["description_placeholders"] == {"meter": unique_id}
     assert result["data_schema"] is None or not result["data_schema"].schema
 
     result = await _submit(hass, result, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == title
+    assert result["title"] == f"Simulated meter {unique_id}"
     assert result["data"][CONF_ENCRYPTION_KEY] == EK.hex()
     assert result["data"][CONF_AUTHENTICATION_KEY] == AK.hex()
     # In the working order the meter's frames verify at once: no notice any more.
@@ -290,10 +301,11 @@ async def test_kamstrup_swapped_keys_on_reconfigure(hass: HomeAssistant) -> None
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    result = await _submit(hass, result, {CONF_STANDARD: "kamstrup-dlms"})
+    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await _submit(hass, result, {CONF_STANDARD: "kamstrup-dlms", "has_key": True})
     result = await _submit(hass, result, {"next_step_id": "serial"})
     result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "han_8e1"})
-    result = await _submit(hass, result, {CONF_PORT: _url("kamstrup-dlms")})
+    result = await _submit(hass, result, {CONF_DEVICE: _url("kamstrup-dlms")})
     result = await _check_keys(hass, result, AK, EK)
     assert result["step_id"] == "keys_swapped"
     result = await _submit(hass, result, {})
@@ -348,7 +360,7 @@ async def test_encrypted_p1_dlms_meter_on_a_serial_port(
     result = await _submit(hass, await _start(hass, "p1-dlms"), {"next_step_id": "serial"})
     result = await _submit(hass, result, {CONF_PORT: str(am550_on_a_pty), "serial_preset": "am550"})
     result = await _check_keys(hass, result, OTHER, OTHER)
-    assert result["errors"] == {"base": "decryption_failed"}
+    assert result["errors"] == {CONF_ENCRYPTION_KEY: "decryption_failed"}
     result = await _check_keys(hass, result, EK, AK)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY, result

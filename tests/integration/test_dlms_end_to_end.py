@@ -24,7 +24,7 @@ from unittest.mock import patch
 import pytest
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_PORT
+from homeassistant.const import CONF_DEVICE, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -256,19 +256,17 @@ async def test_encrypted_e450_through_the_config_flow(
 ) -> None:
     """GBT in HDLC with EK+AK on a pty at the E450 preset → sensors show exactly each value."""
     meter = pty_meter("lg-mbus", key=EK, authentication_key=AK)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_STANDARD: "lg-mbus"}
+    flow = hass.config_entries.flow
+    result = await flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await flow.async_configure(result["flow_id"], {"next_step_id": "standard"})
+    result = await flow.async_configure(
+        result["flow_id"], {CONF_STANDARD: "lg-mbus", "has_key": True}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "serial"}
-    )
-    result = await hass.config_entries.flow.async_configure(
+    result = await flow.async_configure(result["flow_id"], {"next_step_id": "serial"})
+    result = await flow.async_configure(
         result["flow_id"], {CONF_PORT: "manual", "serial_preset": "cii"}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: meter.path}
-    )
+    result = await flow.async_configure(result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["step_id"] == "keys"
     real_probe = config_flow.probe
 

@@ -53,7 +53,8 @@ async def _add_through_the_flow(
 ) -> FlowResult:
     """standard → serial port (as listed) with ``preset`` → [keys] → live check."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {CONF_STANDARD: standard})
+    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await _submit(hass, result, {CONF_STANDARD: standard, "has_key": bool(keys)})
     result = await _submit(hass, result, {"next_step_id": "serial"})
     result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": preset})
     if keys:
@@ -140,7 +141,9 @@ MEP_BY_ID = "usb-FTDI_FT232R_USB_UART_A10K5MEP-if00-port0"
 
 async def _mep_flow_to_key(hass: HomeAssistant, by_id: Path) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {CONF_STANDARD: "mep"})
+    result = await _submit(hass, result, {"next_step_id": "standard"})
+    # A MEP meter always needs its key (MBK): the grid operator handed it out.
+    result = await _submit(hass, result, {CONF_STANDARD: "mep", "has_key": True})
     result = await _submit(hass, result, {"next_step_id": "serial"})
     result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "mep"})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "mep_key"), result
@@ -170,7 +173,10 @@ async def test_nes_mep_meter_on_a_pty(hass: HomeAssistant, tmp_path: Path) -> No
         result = await _check(hass, result, "0123")
         assert result["errors"] == {"encryption_key": "invalid_mep_key"}
         result = await _check(hass, result, "WRONG-MEP-KEY-000001")
-        assert (result["step_id"], result["errors"]) == ("mep_key", {"base": "key_rejected"})
+        assert (result["step_id"], result["errors"]) == (
+            "mep_key",
+            {"encryption_key": "key_rejected"},
+        )
         assert "WRONG" not in result["description_placeholders"]["detail"]
         result = await _check(hass, result, DEMO_MBK.decode())
         assert result["type"] is FlowResultType.CREATE_ENTRY, result

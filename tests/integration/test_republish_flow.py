@@ -52,6 +52,7 @@ async def open_republisher_form(hass: HomeAssistant, entry: MockConfigEntry) -> 
     return result
 
 
+@pytest.mark.usefixtures("mqtt_mock")
 async def test_defaults_show_the_topic(hass: HomeAssistant) -> None:
     """Off; group from the location name, id_ims from the meter id; the topic shown."""
     hass.config.location_name = "Haus Sonnenhof"
@@ -124,6 +125,7 @@ async def test_turning_it_on_previews_topic_and_message_then_saves(
     assert entry.runtime_data.republisher.topic == "dt/building/flat_3/meter_1/ds"
 
 
+@pytest.mark.usefixtures("mqtt_mock")
 async def test_a_topic_that_would_loop_or_clash_is_refused(hass: HomeAssistant) -> None:
     """The source topic of a CH-SMR entry here (a loop) or another meter's topic (a clash)."""
     source = MockConfigEntry(
@@ -156,6 +158,32 @@ async def test_a_topic_that_would_loop_or_clash_is_refused(hass: HomeAssistant) 
         {CONF_REPUBLISH: False, CONF_REPUBLISH_GROUP: "home", CONF_REPUBLISH_ID_IMS: "CH1"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_without_mqtt_the_options_say_why(hass: HomeAssistant) -> None:
+    """No MQTT integration: a page that says why there is no republisher to set up (the
+    other options are saved); a republisher switched on earlier keeps its form, to be
+    switched off."""
+    entry = meter_entry(title="Meter A")
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_UPDATE_INTERVAL: 7}
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "republish_unavailable")
+    assert result["description_placeholders"] == {"title": "Meter A"}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_UPDATE_INTERVAL] == 7
+
+    on = meter_entry(unique_id="E2", **{CONF_REPUBLISH: True})
+    on.add_to_hass(hass)
+    result = await open_republisher_form(hass, on)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REPUBLISH: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert on.options[CONF_REPUBLISH] is False
 
 
 @pytest.mark.parametrize(

@@ -34,21 +34,15 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ch_smart_meter import sensor
-from custom_components.ch_smart_meter.const import (
-    CONF_ENCRYPTION_KEY,
-    CONF_UPDATE_INTERVAL,
-    DOMAIN,
-)
+from custom_components.ch_smart_meter.const import CONF_UPDATE_INTERVAL, DOMAIN
 from custom_components.ch_smart_meter.reader.obis import CATALOGUE, Quantity
 
 from .conftest import (
     METER_ID,
-    TEST_KEY,
     VALUES,
     Clock,
     FakeMeter,
     Setup,
-    encrypted_telegram,
     send_reading,
     telegram,
     wait_until,
@@ -562,47 +556,6 @@ async def test_rejected_frames_counted_and_logged_once(
         f"Iskraemeco {METER_ID}: frames rejected in the last 5 minutes: crc_mismatch 3"
     ]
     assert state(hass, FRAMES_REJECTED) == "4"
-
-
-async def test_missing_key_raises_a_repair_issue(
-    hass: HomeAssistant,
-    setup_integration: Setup,
-    fake_meter: FakeMeter,
-    issue_registry: ir.IssueRegistry,
-) -> None:
-    """Encrypted frames and no key: an actionable issue, gone once readings decode again."""
-    entry = await setup_integration()
-    for counter in (1, 2):
-        await send_reading(hass, fake_meter, encrypted_telegram(counter))
-    assert not issue_registry.issues
-    await send_reading(hass, fake_meter, encrypted_telegram(3))
-    issue = issue_registry.async_get_issue(DOMAIN, f"key_rejected_{entry.entry_id}")
-    assert issue is not None
-    assert (issue.translation_key, issue.severity, issue.is_fixable) == (
-        "key_required",
-        ir.IssueSeverity.ERROR,
-        False,
-    )
-    assert issue.translation_placeholders == {"title": entry.title}
-
-    await send_reading(hass, fake_meter, telegram())  # the interface now sends in clear
-    assert issue_registry.async_get_issue(DOMAIN, f"key_rejected_{entry.entry_id}") is None
-
-
-@pytest.mark.parametrize("entry_extra", [{CONF_ENCRYPTION_KEY: "22" * 16}])
-async def test_wrong_key_raises_a_repair_issue(
-    hass: HomeAssistant,
-    setup_integration: Setup,
-    fake_meter: FakeMeter,
-    issue_registry: ir.IssueRegistry,
-) -> None:
-    """A key that does not decrypt: the issue says the key was rejected."""
-    entry = await setup_integration()
-    for counter in (1, 2, 3):
-        await send_reading(hass, fake_meter, encrypted_telegram(counter, key=TEST_KEY))
-    issue = issue_registry.async_get_issue(DOMAIN, f"key_rejected_{entry.entry_id}")
-    assert issue is not None and issue.translation_key == "key_rejected"
-    assert state(hass, FRAMES_REJECTED) == "3"
 
 
 async def test_another_meter_id_is_logged(

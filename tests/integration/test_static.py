@@ -16,12 +16,14 @@ import pytest
 import yaml
 from awesomeversion import AwesomeVersion
 
-from custom_components.ch_smart_meter import config_flow, const, sensor
+from custom_components.ch_smart_meter import config_flow, const, detect_flow, sensor
 from custom_components.ch_smart_meter.const import DOMAIN
+from custom_components.ch_smart_meter.reader.detect_report import Finding
 from custom_components.ch_smart_meter.reader.errors import InvalidKey
 from custom_components.ch_smart_meter.reader.mep.keys import InvalidMepKey
 from custom_components.ch_smart_meter.reader.model import SubMeterKind
 from custom_components.ch_smart_meter.reader.session import PROBE_ERRORS
+from custom_components.ch_smart_meter.reader.standards import meter_specs
 
 INTEGRATION = Path(config_flow.__file__).parent
 REPO = INTEGRATION.parent.parent
@@ -171,6 +173,7 @@ def test_manifest() -> None:
     assert manifest["config_flow"] is True and (INTEGRATION / "config_flow.py").is_file()
     assert manifest["iot_class"] == "local_push" and manifest["iot_class"] in IOT_CLASSES
     assert manifest["integration_type"] in INTEGRATION_TYPES
+    assert manifest["integration_type"] == "device"  # "Add device": a meter reader
     for url_key in ("documentation", "issue_tracker"):
         assert manifest[url_key].startswith("https://")
         assert "home-assistant.io/integrations" not in manifest[url_key]
@@ -180,6 +183,21 @@ def test_manifest() -> None:
     for requirement in manifest["requirements"]:
         assert " " not in requirement and REQUIREMENT.match(requirement), requirement
         assert not requirement.lower().startswith("pyserial-asyncio")  # forbidden by hassfest
+
+
+# USB serial chips of P1 cables and M-Bus adapters: generic, so each matcher names the
+# product too (hassfest: vid/pid upper case, texts lower case).
+USB_CHIPS = {("0403", "6001"), ("10C4", "EA60"), ("1A86", "7523"), ("067B", "2303")}
+
+
+def test_usb_matchers() -> None:
+    """hassfest usb rules: upper-case ids, lower-case texts; generic chips need a text."""
+    matchers = _json("manifest.json")["usb"]
+    assert {(m["vid"], m["pid"]) for m in matchers} == USB_CHIPS
+    for matcher in matchers:
+        assert matcher["vid"] == matcher["vid"].upper() and matcher["pid"] == matcher["pid"].upper()
+        assert matcher["description"] == matcher["description"].lower(), matcher
+        assert set(matcher) <= {"vid", "pid", "description", "manufacturer", "known_devices"}
 
 
 def test_every_json_file_parses() -> None:
@@ -312,32 +330,58 @@ def test_translations_cover_the_code() -> None:
     # The CH-SMR steps (issue #4) live in chsmr_flow.py and republish_flow.py.
     chsmr_source = (INTEGRATION / "chsmr_flow.py").read_text(encoding="utf-8")
     chsmr_source += (INTEGRATION / "republish_flow.py").read_text(encoding="utf-8")
-    forms = set(re.findall(r'(?<!next_)step_id="(\w+)"', source)) - {"probe", "init"}
-    forms |= {"reconfigure", "serial_format", "serial_manual"}
+    # The reauthentication (issue #12) lives in reauth_flow.py.
+    reauth_source = (INTEGRATION / "reauth_flow.py").read_text(encoding="utf-8")
+    reauth_forms = {"reauth_confirm", "reauth_key_required", "reauth_mep_key"}
+    assert reauth_forms == set(re.findall(r'return "(reauth_\w+)"', reauth_source))
+    for step in (*reauth_forms, "reauth", "reauth_check", "reauth_end"):
+        assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
+    forms = set(re.findall(r'(?<!next_)step_id="(\w+)"', source)) - {"probe", "init", "detect_run"}
+    forms |= {"serial_format", "serial_manual", "standard", "demo", "usb_confirm"} | reauth_forms
     assert forms <= set(en["config"]["step"]), forms - set(en["config"]["step"])
-    menu = en["config"]["step"]["connection"]["menu_options"]
-    assert set(menu) == {"serial", "network", "url", "simulator"}
+    # The menus: their options are steps, each with its text.
+    menus = {
+        "user": ["detect", "standard", "demo", "chsmr"],
+        "reconfigure": ["detect", "standard"],
+        "connection": ["serial", "network", "url"],
+    }
+    for menu, options in menus.items():
+        assert list(en["config"]["step"][menu]["menu_options"]) == options, menu
+        assert f'"{options[-1]}"' in source, menu
+    flow = config_flow.ChSmartMeterConfigFlow
     for step in (
-        "serial",
+        *{option for options in menus.values() for option in options},
         "serial_manual",
-        "network",
-        "url",
-        "simulator",
         "serial_format",
         "keys",
+        "mep_key",
         "probe",
         "finish",
         "probe_failed",
+        "detect_run",
+        "detect_done",
+        "detect_failed",
+        "usb",
+        "usb_confirm",
     ):
-        assert hasattr(config_flow.ChSmartMeterConfigFlow, f"async_step_{step}"), step
-    # The flow shows the reason code of what the live check raised, and its own few errors.
+        assert hasattr(flow, f"async_step_{step}"), step
+    # The flow shows the reason code of what the live check raised (a port that does not
+    # open by its cause), and its own few errors; detection's explanations by finding.
     errors = {error.reason for error in PROBE_ERRORS} | {InvalidKey.reason, InvalidMepKey.reason}
-    errors |= {"invalid_url", config_flow.ERROR_UNKNOWN}
+    errors |= detect_flow.PORT_ERROR_KEYS
+    errors |= {f"detect_{finding.value}" for finding in Finding}
+    errors |= {"invalid_url", config_flow.ERROR_UNKNOWN, config_flow.ERROR_AUTHENTICATION_KEY}
     errors |= {"invalid_topic_filter", "only_republished", "no_meters", "invalid_messages"}
     assert errors == set(en["config"]["error"])
-    aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source)) | {"already_configured"}
+    aborts = set(re.findall(r'reason="(\w+)"', source + chsmr_source + reauth_source))
+    aborts |= {"already_configured"}
     assert aborts == set(en["config"]["abort"])
-    assert set(en["config"]["progress"]) == {"probe", "chsmr_listen"}
+    assert set(en["config"]["progress"]) == {
+        "probe",
+        "chsmr_listen",
+        detect_flow.PROGRESS_LISTEN,
+        detect_flow.PROGRESS_ASK,
+    }
     assert set(en["options"]["step"]["init"]["data"]) == {
         "update_interval",
         "poll_interval",
@@ -345,6 +389,7 @@ def test_translations_cover_the_code() -> None:
         "source_units",
         "low_tariff",
     }
+    assert {"republish", "republish_preview", "republish_unavailable"} <= set(en["options"]["step"])
     selectors = set(re.findall(r"translation_key=(CONF_\w+)", source + chsmr_source))
     selectors |= set(re.findall(r"_select\(\s*list\(\w+\),\s*(CONF_\w+)", source))
     assert {getattr(config_flow, name, None) or getattr(const, name) for name in selectors} == set(
@@ -353,6 +398,17 @@ def test_translations_cover_the_code() -> None:
     assert set(en["selector"]["parity"]["options"]) == set(config_flow.PARITIES)
     assert set(en["selector"]["stopbits"]["options"]) == set(config_flow.STOPBITS)
     assert set(en["selector"]["bytesize"]["options"]) == set(config_flow.BYTESIZES)
+    assert set(en["selector"]["next"]["options"]) == set(config_flow.NEXT_CHOICES)
+    # Every standard read from a port and every serial preset is named by the translations;
+    # a preset's name starts with its format, which says the same in every language.
+    assert set(en["selector"]["standard"]["options"]) == {s.standard.value for s in meter_specs()}
+    presets = {preset.id: preset for spec in meter_specs() for preset in spec.serial_presets}
+    assert len(presets) == sum(len(spec.serial_presets) for spec in meter_specs())  # unique ids
+    assert set(en["selector"]["serial_preset"]["options"]) == {*presets, config_flow.PRESET_CUSTOM}
+    for language in LANGUAGES:
+        names = _json(f"translations/{language}.json")["selector"]["serial_preset"]["options"]
+        for preset_id, preset in presets.items():
+            assert names[preset_id].startswith(preset.settings.describe()), (language, preset_id)
     entity_keys = {d.translation_key for d in (sensor.SENSORS | sensor.EXTRA_SENSORS).values()}
     entity_keys |= {sensor.LAST_READING.translation_key, sensor.FRAMES_REJECTED.translation_key}
     assert entity_keys == set(en["entity"]["sensor"])
@@ -361,8 +417,8 @@ def test_translations_cover_the_code() -> None:
     assert en["entity"]["sensor"]["tariff"]["state"].keys() == set(sensor.TARIFF_STATES)
     coordinator_source = (INTEGRATION / "coordinator.py").read_text(encoding="utf-8")
     init_source = (INTEGRATION / "__init__.py").read_text(encoding="utf-8")
-    assert set(en["issues"]) == {"key_required", "key_rejected", "mqtt_missing", "meter_replaced"}
-    assert all(f'"{key}"' in coordinator_source for key in ("key_required", "key_rejected"))
+    # A rejected key starts Home Assistant's reauthentication, which has its own issue.
+    assert set(en["issues"]) == {"mqtt_missing", "meter_replaced"}
     assert set(en["exceptions"]) == {"cannot_connect", "unknown_standard", "mqtt_unavailable"}
     assert '"cannot_connect"' in coordinator_source and '"unknown_standard"' in init_source
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
@@ -20,7 +21,7 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (
 )
 from custom_components.ch_smart_meter.reader.simulate.household import SWISS_TIME
 from custom_components.ch_smart_meter.reader.standards import meter_specs
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, capture_file
 from tests.conftest import testdata_dir as capture_folder
 
 # In-process reads connect to the simulator on 127.0.0.1.
@@ -50,6 +51,13 @@ def invoke(*args: str) -> subprocess.CompletedProcess[str]:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(args), stdout=out, stderr=err)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def invoke_with_stdin(data: bytes, *args: str) -> subprocess.CompletedProcess[str]:
+    """The tool in this process, reading ``data`` as its standard input."""
+    stdin = io.TextIOWrapper(io.BytesIO(data))
+    with patch.object(sys, "stdin", stdin):
+        return invoke(*args)
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -121,8 +129,7 @@ def test_decode_hex_text_with_any_whitespace(tmp_path: Path) -> None:
 
 
 def test_decode_an_encrypted_capture_with_its_key() -> None:
-    folder = capture_folder("dsmr")
-    capture = str(folder / "nexxtlab__smarty_lu_sagemcom_encrypted.hex")
+    capture = str(capture_file("dsmr", "nexxtlab__smarty_lu_sagemcom_encrypted.hex"))
     # The published test key of that capture (see the folder's MANIFEST).
     key = "D491470F47126332B07D1923B3504188"
     result = invoke("decode", "--standard", "dsmr", "--hex", "--key", key, capture)
@@ -186,6 +193,60 @@ def test_decode_ch_smr_messages(tmp_path: Path) -> None:
     ]
     assert documents[1]["meter"]["42.0.0"] == "LGZ1"
     assert "rejected message (line 3): invalid CH-SMR message: not JSON" in result.stderr
+
+
+# What `mosquitto_sub -v -t 'dt/#'` prints for a reader that publishes base units and names
+# the meter only in the topic (as smartmeter-datacollector does).
+MOSQUITTO_SUB_LINES = (
+    b'dt/zev-sonnenhof/LGZ1030655933512/ds {"meter": {"ts": "2026-06-17T12:00:00+02:00", '
+    b'"1.8.0": 12345678, "2.8.0": 2500, "1.7.0": 1500, "2.7.0": 0, "32.7.0": 231.2}}\n'
+    b"dt/zev-sonnenhof/LGZ1030655933512/ds not json\n"
+    b'dt/zev-sonnenhof/LGZ1030655933512/ds {"meter": {"ts": "2026-06-17T12:00:05+02:00", '
+    b'"1.8.0": 12345680, "2.8.0": 2500, "1.7.0": 1450, "2.7.0": 0, "32.7.0": 231.0}}\n'
+)
+
+
+def test_decode_mosquitto_sub_output_in_base_units() -> None:
+    """Topic, space, payload: the meter id comes from the topic, W and Wh become kW and kWh."""
+    result = tool("decode", "--standard", "ch-smr", "--units", "W", "-", stdin=MOSQUITTO_SUB_LINES)
+    assert result.returncode == 0, result.stderr
+    first, second = (document["meter"] for document in json_lines(result.stdout))
+    assert first["96.1.1"] == second["96.1.1"] == "LGZ1030655933512"
+    assert (first["1.8.0"], first["2.8.0"], first["1.7.0"]) == (12345.678, 2.5, 1.5)
+    assert first["32.7.0"] == 231.2  # volts are volts in either unit choice
+    assert (second["1.8.0"], second["1.7.0"]) == (12345.68, 1.45)
+    assert "rejected message (line 2): invalid CH-SMR message: not JSON" in result.stderr
+
+
+def test_decode_mosquitto_sub_output_in_recommended_units() -> None:
+    """Without --units the values are the recommendation's kW and kWh, as the flow's default."""
+    result = invoke_with_stdin(MOSQUITTO_SUB_LINES, "decode", "--standard", "ch-smr", "-")
+    assert json_lines(result.stdout)[0]["meter"]["1.8.0"] == 12345678
+
+
+def test_decode_from_a_pipe_prints_each_reading_as_it_arrives() -> None:
+    """A pipe from mosquitto_sub never ends: each message is printed before the next comes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "decode", "--standard", "ch-smr", "--units", "W", "-"],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(MOSQUITTO_SUB_LINES.splitlines(keepends=True)[0])
+        process.stdin.flush()
+        line = process.stdout.readline()  # with the pipe still open
+        assert json.loads(line)["meter"]["1.7.0"] == 1.5
+    finally:
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+
+
+def test_units_only_for_ch_smr() -> None:
+    result = invoke("decode", "--standard", "dsmr", "--units", "W", "whatever.bin")
+    assert result.returncode == 2 and "--units applies to --standard ch-smr only" in result.stderr
 
 
 # -- usage errors -------------------------------------------------------------------------
@@ -336,7 +397,7 @@ def test_simulate_stops_after_count() -> None:
 
 
 def test_simulate_replays_a_capture() -> None:
-    capture = capture_folder("dsmr") / "nexxtlab__smarty_lu_sagemcom_encrypted.hex"
+    capture = capture_file("dsmr", "nexxtlab__smarty_lu_sagemcom_encrypted.hex")
     simulator, url = start_simulator(
         "--standard", "dsmr", "--tcp", "0", "--interval", "0.05", "--replay", str(capture), "--hex"
     )

@@ -63,19 +63,6 @@ def test_catalogue_covers_tables_1_and_2() -> None:
     assert len({e.key for e in obis.CATALOGUE}) == len(obis.CATALOGUE)
 
 
-@pytest.mark.parametrize(
-    ("reference", "code"),
-    [
-        ("1-0:1.8.0", "1.8.0"),
-        ("1-1:32.7.0*255", "32.7.0"),
-        ("1.0.31.7.0.255", "31.7.0"),
-        ("2.8.1", "2.8.1"),
-    ],
-)
-def test_partial_code(reference: str, code: str) -> None:
-    assert obis.partial_code(reference) == code
-
-
 def _reading() -> Reading:
     return Reading(
         timestamp=datetime(2025, 6, 27, 14, 5, 10, tzinfo=timezone(timedelta(hours=2))),

@@ -24,7 +24,12 @@ from custom_components.ch_smart_meter.reader.detect import (
     detect,
     plan,
 )
-from custom_components.ch_smart_meter.reader.detect_report import summarise
+from custom_components.ch_smart_meter.reader.detect_report import (
+    Diagnosis,
+    Finding,
+    diagnose,
+    summarise,
+)
 from custom_components.ch_smart_meter.reader.errors import (
     KeyRequired,
     NoAnswer,
@@ -391,6 +396,25 @@ def test_the_summary_explains_what_was_heard() -> None:
         [heard_at("9600 8N1", 400, key)]
     )
     assert "an inverted data line" in summarise([heard_at("115200 8N1", 12)])
+
+
+def test_the_diagnosis_is_data_for_a_user_interface() -> None:
+    """The explanation behind the summary's last sentence, for a translated display."""
+    crc = Rejection(Reason.CRC_MISMATCH, 3, (S.LG_MBUS, S.KAMSTRUP_DLMS))
+    key = Rejection(Reason.KEY_REQUIRED, 1, (S.P1_DLMS,))
+    at_2400 = heard_at("2400 8N1", 1546, crc)
+    assert diagnose([heard_at("115200 8N1", 0)]) == Diagnosis(Finding.SILENT)
+    assert diagnose([heard_at("115200 8N1", 900), at_2400]) == Diagnosis(
+        Finding.BAD_CHECKSUMS, at_2400.formats, (S.LG_MBUS, S.KAMSTRUP_DLMS)
+    )
+    # One encrypted frame explains more than bad checksums elsewhere.
+    at_9600 = heard_at("9600 8N1", 400, key)
+    assert diagnose([at_2400, at_9600]) == Diagnosis(
+        Finding.SINGLE_ENCRYPTED, at_9600.formats, (S.P1_DLMS,)
+    )
+    assert diagnose([heard_at("115200 8N1", 12)]) == Diagnosis(Finding.NO_FRAME)
+    error = NothingDetected([at_2400], 12.0)
+    assert error.diagnosis.finding is Finding.BAD_CHECKSUMS
 
 
 def test_a_detection_as_json() -> None:

@@ -145,9 +145,10 @@ def test_quantities_of_codes() -> None:
         "72.7.0": kinds.VOLTAGE, "33.7.0": kinds.POWER_FACTOR, "14.7.0": kinds.FREQUENCY,
     }  # fmt: skip
     for code, kind in expected.items():
-        assert scaling.kind_of(enc.obis_bytes(f"1-0:{code}")) is kind
-    assert scaling.kind_of(enc.obis_bytes("0-0:96.1.1")) is None
-    assert scaling.kind_of(enc.obis_bytes("1-0:1.6.0")) is None
+        obis = enc.obis_bytes(f"1-0:{code}")
+        assert scaling.KINDS.get(obis[2] << 8 | obis[3]) is kind
+    assert scaling.KINDS.get(96 << 8 | 1) is None  # an identifier
+    assert scaling.KINDS.get(1 << 8 | 6) is None  # maximum demand: not a Table 1/2 kind
 
 
 # --- model scaling and plausibility ----------------------------------------------------------

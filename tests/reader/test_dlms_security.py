@@ -8,6 +8,7 @@ from custom_components.ch_smart_meter.reader.dlms.decoder import SWAPPED_KEYS_NO
 from custom_components.ch_smart_meter.reader.errors import (
     DecryptionFailed,
     KeyRequired,
+    KeyRole,
     ReplayedFrame,
 )
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
@@ -77,12 +78,14 @@ def test_wrong_encryption_key_with_tag() -> None:
         "decryption failed: check the encryption key (GUEK) and the authentication key (GAK)"
     )
     assert "do not decrypt with this encryption key" in error.message
+    assert error.wrong_key is KeyRole.ENCRYPTION  # a form can mark that key's field
 
 
 def test_wrong_authentication_key_is_named() -> None:
     error = _error(_decode(_push(1), encryption_key=syn.EK, authentication_key=WRONG))
     assert isinstance(error, DecryptionFailed)
     assert "authentication key (GAK) does not match" in error.message
+    assert error.wrong_key is KeyRole.AUTHENTICATION
 
 
 def test_tagged_frame_without_authentication_key_decodes_after_a_plaintext_check() -> None:

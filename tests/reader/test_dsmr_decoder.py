@@ -33,7 +33,7 @@ from custom_components.ch_smart_meter.reader.model import (
     Standard,
     TimeSource,
 )
-from custom_components.ch_smart_meter.reader.obis import BY_CODE, Quantity
+from custom_components.ch_smart_meter.reader.obis import BY_CODE, UNIT_REQUIRED, Quantity
 from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import encrypt_smarty
 from custom_components.ch_smart_meter.reader.spec import DecoderOptions, StreamDecoder
 from custom_components.ch_smart_meter.reader.standards import get_spec, meter_specs
@@ -160,10 +160,28 @@ def test_bad_value_lines_reject_the_telegram(line: str) -> None:
 
 def test_every_catalogue_code_is_read() -> None:
     """Each non-identifier code of the OBIS catalogue is taken from an A=1 line."""
-    codes = [e.code for e in BY_CODE.values() if e.quantity is not Quantity.IDENTIFIER]
-    lines = [f"1-0:{code}(0.5)" for code in codes]
+    entries = [e for e in BY_CODE.values() if e.quantity is not Quantity.IDENTIFIER]
+    codes = [e.code for e in entries]
+    lines = [f"1-0:{e.code}(0.5{f'*{e.unit}' if e.code in UNIT_REQUIRED else ''})" for e in entries]
     values = reading(telegram(*lines)).values
     assert dict(values) == dict.fromkeys(codes, 0.5)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0-0:17.0.0(16500)",  # no unit (Polish meters): not a number of kW
+        "0-0:17.0.0(016*A)",  # DSMR 3 writes the limit as a current
+        "0-0:17.0.0(07.0*kVA)",  # Luxembourg Smarty writes it as an apparent power
+        "1-0:1.4.0(abc*kW)",
+        "1-1:31.4.0(200*A)",  # channel 1: the Smarty's current transformer ratio
+    ],
+)
+def test_limits_without_their_unit_are_left_out(line: str) -> None:
+    """Limits and demands that meters write in other units or none are left out, and the
+    telegram keeps its other values."""
+    result = reading(telegram(line, "1-0:1.7.0(01.193*kW)"))
+    assert dict(result.values) == {"1.7.0": 1.193}
 
 
 def test_lines_that_are_not_values_are_skipped() -> None:
@@ -171,10 +189,11 @@ def test_lines_that_are_not_values_are_skipped() -> None:
         telegram(
             "1-3:0.2.8(50)",
             "0-0:96.14.0(0002)",
-            "0-0:17.0.0(999.9*kW)",  # A = 0: not an electricity value
+            "0-0:17.0.0(999.9*kW)",  # the power limit: an abstract object that is a value
             "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)",
-            "1-0:31.4.0(999*A)",  # not in the catalogue
-            "1-0:1.6.0(231102114500W)(03.064*kW)",
+            "1-0:31.4.0(999*A)",
+            "1-0:1.6.0(231102114500W)(03.064*kW)",  # (time of the maximum)(the maximum)
+            "1-0:32.4.0(230*V)",  # not in the catalogue
             "1-0:4:24.7.0(000.000*kW)",  # malformed reference
             "0-1:24.1.0(003)",
             "0-1:96.1.1(37464C4F32313233303838303237)",  # gas meter id, not ours
@@ -186,8 +205,15 @@ def test_lines_that_are_not_values_are_skipped() -> None:
             "1-0:2.7.0(00.250*kW)",
         )
     )
-    # The tariff indicator is a catalogue value; the M-Bus and log lines are extras.
-    assert dict(result.values) == {"2.7.0": 0.25, "96.14.0": 2.0}
+    # The tariff indicator and the limits are catalogue values; the M-Bus and log lines
+    # are extras.
+    assert dict(result.values) == {
+        "2.7.0": 0.25,
+        "96.14.0": 2.0,
+        "17.0.0": 999.9,
+        "31.4.0": 999.0,
+        "1.6.0": 3.064,
+    }
     assert result.meter_id == "ISK5\\2M550T-1012"  # the gas meter's id is not used
     assert [submeter.channel for submeter in result.submeters] == [1]
     assert len(result.events) == 1
@@ -361,7 +387,8 @@ def test_spec() -> None:
     ]
     assert SPEC.serial == SerialSettings(115200, 8, "N", 1)
     assert SPEC.interval == 10.0
-    assert SPEC.supports_encryption and SPEC.supports_authentication_key
+    # Encrypted (Smarty), with the public authentication key: none to ask the user for.
+    assert SPEC.supports_encryption and not SPEC.supports_authentication_key
     assert [p.id for p in SPEC.serial_presets] == ["dsmr5", "dsmr4", "dsmr22"]
     assert SPEC.description
     decoder: StreamDecoder = SPEC.create_decoder(DecoderOptions())

@@ -18,6 +18,7 @@ from custom_components.ch_smart_meter.reader.errors import (
     CrcError,
     DecryptionFailed,
     KeyRequired,
+    KeyRole,
     MalformedFrame,
     ReplayedFrame,
     TruncatedFrame,
@@ -155,6 +156,7 @@ def test_wrong_authentication_key_is_named(envelope: Envelope) -> None:
     assert isinstance(rejected, RejectedFrame)
     assert isinstance(rejected.error, DecryptionFailed)
     assert "the authentication key (GAK) is wrong" in rejected.error.message
+    assert rejected.error.wrong_key is KeyRole.AUTHENTICATION
     _assert_keys_absent(rejected, key, WRONG_KEY)
 
 

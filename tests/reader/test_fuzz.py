@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from custom_components.ch_smart_meter.reader.model import Reading
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TESTDATA
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
@@ -65,7 +65,9 @@ def test_the_subset_is_about_ten_thousand_cases_of_every_kind(
     assert 10_000 <= cases <= 12_000
     mutations = sum((stats.mutations for stats in totals.values()), start=Counter[str]())
     assert set(mutations) == {str(kind) for kind in lib_fuzz.MUTATIONS}
-    assert sum(stats.splits for stats in totals.values()) > 1_000
+    # Splits at every byte boundary come from the real captures: fewer when only the
+    # redistributable ones (tests/captures) are there.
+    assert sum(stats.splits for stats in totals.values()) > (1_000 if TESTDATA.is_dir() else 300)
     decoders = {fuzz_targets.BY_NAME[name].standard for name in totals}
     assert len(decoders) == 5
 

@@ -11,9 +11,9 @@ import random
 import pytest
 
 from custom_components.ch_smart_meter.reader.crc import crc16_x25
-from custom_components.ch_smart_meter.reader.dlms.decoder import MAX_RAW_APDU
 from custom_components.ch_smart_meter.reader.errors import CrcError, TruncatedFrame
 from custom_components.ch_smart_meter.reader.framing import hdlc
+from custom_components.ch_smart_meter.reader.framing.raw import MAX_APDU as MAX_RAW_APDU
 from custom_components.ch_smart_meter.reader.framing.scan import ScanKind
 from custom_components.ch_smart_meter.reader.model import Reading, RejectedFrame
 from custom_components.ch_smart_meter.reader.session import SourceStats

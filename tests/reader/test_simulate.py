@@ -118,14 +118,16 @@ def test_split_watts_is_exact() -> None:
 
 
 def test_tariff_follows_the_time_of_day_and_the_week() -> None:
-    assert tariff_at(datetime(2026, 6, 17, 12, 0, tzinfo=SWISS_TIME)) == 2  # Wednesday noon
-    assert tariff_at(datetime(2026, 6, 17, 6, 59, tzinfo=SWISS_TIME)) == 1
-    assert tariff_at(datetime(2026, 6, 17, 20, 0, tzinfo=SWISS_TIME)) == 1
-    assert tariff_at(datetime(2026, 6, 20, 12, 0, tzinfo=SWISS_TIME)) == 1  # Saturday
+    # Numbered as Swiss grid operators do: 1 the high tariff, 2 the low one.
+    assert tariff_at(datetime(2026, 6, 17, 12, 0, tzinfo=SWISS_TIME)) == 1  # Wednesday noon
+    assert tariff_at(datetime(2026, 6, 17, 6, 59, tzinfo=SWISS_TIME)) == 2
+    assert tariff_at(datetime(2026, 6, 17, 20, 0, tzinfo=SWISS_TIME)) == 2
+    assert tariff_at(datetime(2026, 6, 20, 12, 0, tzinfo=SWISS_TIME)) == 2  # Saturday
     model = HouseholdModel(seed=3)
     night = model.step(datetime(2026, 6, 17, 2, 0, tzinfo=SWISS_TIME))
     later = model.step(datetime(2026, 6, 17, 3, 0, tzinfo=SWISS_TIME))
-    assert later.import_wh[0] > night.import_wh[0] and later.import_wh[1] == night.import_wh[1]
+    # At night the low tariff's register (tariff 2) counts, the high one's stands still.
+    assert later.import_wh[1] > night.import_wh[1] and later.import_wh[0] == night.import_wh[0]
 
 
 def test_the_model_is_deterministic() -> None:

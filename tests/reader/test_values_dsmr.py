@@ -10,6 +10,7 @@ our decoder recognises, is the oracle for every capture.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -392,6 +393,11 @@ def _oracle(name: str) -> tuple[Reading, Any]:
     return reading, TelegramParser(spec, apply_checksum_validation=False).parse(telegram)
 
 
+def _lowercase_season(name: str, channel: int) -> bool:
+    text = _capture(name).decode("latin-1")
+    return re.search(rf"0-{channel}:24\.2\.\d\(\d{{12}}[sw]\)", text) is not None
+
+
 def _first(device: Any, *names: str) -> Any:
     for name in names:
         if hasattr(device, name):
@@ -428,6 +434,18 @@ def test_same_extras_as_dsmr_parser(case: Extras) -> None:
             device, "MBUS_METER_READING", "HOURLY_GAS_METER_READING", "GAS_METER_READING"
         )
         if value is None:
+            continue
+        if value.datetime is None and _lowercase_season(case.file, device.channel_id):
+            # dsmr-parser 1.5 and later no longer read the lowercase season flag that some
+            # Landis+Gyr meters send ("150701190000s"); it keeps the value, so the value is
+            # compared and the time is checked against the text itself.
+            submeter = ours.pop(device.channel_id)
+            assert submeter.value == float(value.value)
+            assert submeter.timestamp is not None
+            assert submeter.timestamp.strftime("%y%m%d%H%M%S") in _capture(case.file).decode(
+                "latin-1"
+            )
+            compared += 1
             continue
         if value.datetime is None or value.datetime.year < 2000 or value.datetime.year > 2060:
             assert device.channel_id not in ours  # an empty channel: no reading

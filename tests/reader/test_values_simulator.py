@@ -109,14 +109,14 @@ def test_sub_meters_step_every_five_minutes_with_their_own_time() -> None:
 
 
 def test_daily_tariff_switches_at_seven_and_twenty_one() -> None:
-    """Every day (a Saturday too), tariff 2 from 07:00 to 21:00 Swiss time; only the
-    register of the tariff in force grows."""
+    """Every day (a Saturday too), the high tariff (1, as Swiss grid operators number it)
+    from 07:00 to 21:00 Swiss time; only the register of the tariff in force grows."""
     source = _source()
     start = datetime(2026, 6, 13, 0, 0, tzinfo=SWISS_TIME)  # a Saturday, summer time
     moments = [start + timedelta(minutes=5 * k) for k in range(2 * 24 * 12)]
     readings = _readings([source.frame_at(moment) for moment in moments])
     for moment, reading in zip(moments, readings, strict=True):
-        expected = 2 if 7 <= moment.hour < 21 else 1
+        expected = 1 if 7 <= moment.hour < 21 else 2
         assert reading.values["96.14.0"] == expected, moment
     for before, after in pairwise(readings):
         active = int(after.values["96.14.0"])
@@ -129,7 +129,7 @@ def test_without_options_the_meter_is_as_before() -> None:
     """No sub-meter, and the household's weekday tariff (Saturday: low all day)."""
     source = create_source("dsmr", SourceOptions())
     (reading,) = _readings([source.frame_at(datetime(2026, 6, 13, 12, tzinfo=SWISS_TIME))])
-    assert reading.submeters == () and reading.values["96.14.0"] == 1
+    assert reading.submeters == () and reading.values["96.14.0"] == 2
 
 
 def test_a_long_jump_is_cheap_and_keeps_counting() -> None:

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import ChSmrError
-from .model import Reading, Standard, SubMeterKind, SubMeterReading, TimeSource
+from .model import Reading, SubMeterKind, SubMeterReading, TimeSource
 from .obis import BY_CODE, CATALOGUE, ID_CODES, Quantity
 
 TOPIC_PREFIX = "dt"
@@ -275,7 +275,3 @@ def _submeter(
         device_type=device_type if type(device_type) is int else None,
         code=code,
     )
-
-
-# The standard id of this format, for symmetry with the meter-side decoders.
-STANDARD = Standard.CH_SMR

@@ -4,6 +4,8 @@
     python -m custom_components.ch_smart_meter.cli read --standard dsmr --port /dev/ttyUSB0
     python -m custom_components.ch_smart_meter.cli simulate --standard dsmr --tcp 2001
     python -m custom_components.ch_smart_meter.cli detect --port /dev/ttyUSB0
+    mosquitto_sub -v -t 'dt/#' | python -m custom_components.ch_smart_meter.cli \
+        decode --standard ch-smr --units W -
 
 ``decode`` and ``read`` print one CH-SMR payload (JSON) per reading, then one per sub-meter
 of the reading (gas, water, heat: the messages a republisher sends on their own topics),
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -77,9 +79,13 @@ def _key(spec: StandardSpec, option: str, text: str | None) -> bytes | None:
 
 
 def _decoder_options(spec: StandardSpec, args: argparse.Namespace) -> DecoderOptions:
+    units = getattr(args, "units", None)
+    if units is not None and spec.standard is not Standard.CH_SMR:
+        raise UsageError("--units applies to --standard ch-smr only")
     return DecoderOptions(
         encryption_key=_key(spec, "--key", args.key),
         authentication_key=_key(spec, "--auth-key", args.auth_key),
+        source_in_base_units=units == "W",
     )
 
 
@@ -129,10 +135,17 @@ def _chunks(data: bytes) -> Iterable[bytes]:
 def _command_decode(args: argparse.Namespace, streams: _Streams) -> int:
     spec = _spec(args.standard)
     options = _decoder_options(spec, args)
-    data = _read_input(args.file, hex_text=args.hex and not spec.text_captures)
+    hex_text = args.hex and not spec.text_captures
     decoder = spec.create_decoder(options)
     readings = 0
-    for chunk in _chunks(data):
+    if args.file == "-" and not hex_text:
+        # Standard input as it comes (a pipe from mosquitto_sub or a serial port never ends).
+        stdin = sys.stdin.buffer
+        read: Callable[[int], bytes] = getattr(stdin, "read1", stdin.read)
+        chunks: Iterable[bytes] = iter(lambda: read(READ_SIZE), b"")
+    else:
+        chunks = _chunks(_read_input(args.file, hex_text=hex_text))
+    for chunk in chunks:
         for result in decoder.feed(chunk):
             readings += _print_result(result, streams, spec)
     for result in decoder.flush():
@@ -376,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     decode = commands.add_parser("decode", help="decode a capture file")
     _add_standard_and_keys(decode)
     decode.add_argument("--hex", action="store_true", help="the file holds hex text")
+    decode.add_argument(
+        "--units",
+        choices=("kW", "W"),
+        help="ch-smr: the units the reader publishes in: kW, kWh, kvar, kvarh as the "
+        "recommendation says (default), or W, Wh, var, varh",
+    )
     decode.add_argument("file", metavar="FILE", help='capture file ("-" for standard input)')
 
     read = commands.add_parser("read", help="read a live meter")

@@ -126,6 +126,11 @@ class NothingDetected(ReaderError):
         self.untried = tuple(untried)
         super().__init__(summarise(self.heard, self.untried))
 
+    @property
+    def diagnosis(self) -> Diagnosis:
+        """The likeliest explanation, as data (a user interface words it itself)."""
+        return diagnose(self.heard)
+
 
 def summarise(heard: Sequence[Heard], untried: Sequence[SerialSettings] = ()) -> str:
     """What was heard per step, then the likeliest explanation."""
@@ -135,26 +140,58 @@ def summarise(heard: Sequence[Heard], untried: Sequence[SerialSettings] = ()) ->
     return f"{steps}.{late} {_hint(heard)}"
 
 
-def _hint(heard: Sequence[Heard]) -> str:
+class Finding(StrEnum):
+    """The likeliest explanation of a detection that recognised nothing."""
+
+    SILENT = "silent"  # not a byte at any format
+    SINGLE_ENCRYPTED = "single_encrypted"  # one encrypted frame, not seen a second time
+    BAD_CHECKSUMS = "bad_checksums"  # frames whose checksums fail
+    NO_FRAME = "no_frame"  # bytes, but nothing that framed
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """:class:`Finding` and where it was seen: the formats of the step that showed it
+    (empty when it concerns every step), and the standards whose decoders saw it."""
+
+    finding: Finding
+    formats: tuple[SerialSettings, ...] = ()
+    standards: tuple[Standard, ...] = ()
+
+
+def diagnose(heard: Sequence[Heard]) -> Diagnosis:
+    """The likeliest explanation of what ``heard`` shows (first match wins)."""
     if not any(item.received for item in heard):
+        return Diagnosis(Finding.SILENT)
+    for item in heard:
+        keys = [r for r in item.rejections if r.reason in _KEY_REASONS]
+        if keys:
+            return Diagnosis(Finding.SINGLE_ENCRYPTED, item.formats, keys[0].standards)
+    for item in heard:
+        checksums = [r for r in item.rejections if r.reason in _CHECKSUM]
+        if checksums:
+            return Diagnosis(Finding.BAD_CHECKSUMS, item.formats, checksums[0].standards)
+    return Diagnosis(Finding.NO_FRAME)
+
+
+def _hint(heard: Sequence[Heard]) -> str:
+    diagnosis = diagnose(heard)
+    formats = [serial.describe() for serial in diagnosis.formats]
+    if diagnosis.finding is Finding.SILENT:
         return (
             "Nothing arrived at all: is the customer interface enabled (grid operators "
             "deliver it switched off), and on a P1 port is the data-request line powered?"
         )
-    for item in heard:
-        keys = [r for r in item.rejections if r.reason in _KEY_REASONS]
-        if keys:
-            where = " and ".join(serial.describe() for serial in item.formats)
-            return (
-                f"A single encrypted frame ({', '.join(keys[0].standards)}) at {where}, not "
-                "seen a second time: try again, the meter may send rarely."
-            )
-    checksums = [item for item in heard if any(r.reason in _CHECKSUM for r in item.rejections)]
-    if checksums:
-        where = ", ".join(serial.describe() for serial in checksums[0].formats)
+    if diagnosis.finding is Finding.SINGLE_ENCRYPTED:
         return (
-            f"Frames with bad checksums at {where}: a noisy line, or a format close to the "
-            "meter's but not the same."
+            f"A single encrypted frame ({', '.join(diagnosis.standards)}) at "
+            f"{' and '.join(formats)}, not "
+            "seen a second time: try again, the meter may send rarely."
+        )
+    if diagnosis.finding is Finding.BAD_CHECKSUMS:
+        return (
+            f"Frames with bad checksums at {', '.join(formats)}: a noisy line, or "
+            "a format close to the meter's but not the same."
         )
     return (
         "Bytes but no valid frame at any format: an inverted data line (P1 needs an "

@@ -102,14 +102,30 @@ class KeyRequired(FrameError):
     default_message = "the frame is encrypted: an encryption key is needed"
 
 
+class KeyRole(StrEnum):
+    """Which of a meter's two keys a check found wrong."""
+
+    ENCRYPTION = "encryption"  # the GUEK (EK)
+    AUTHENTICATION = "authentication"  # the GAK (AK)
+
+
 class DecryptionFailed(FrameError):
-    """Authentication tag mismatch, or plaintext that makes no sense: the key is wrong."""
+    """Authentication tag mismatch, or plaintext that makes no sense: the key is wrong.
+
+    ``wrong_key`` says which key, when the decoder could tell (the frame decrypts to a
+    valid plaintext without its tag: the encryption key is right, the authentication key
+    is not), so that a form can point at that key's field.
+    """
 
     reason = Reason.DECRYPTION_FAILED
     about_keys = True
     default_message = (
         "decryption failed: check the encryption key (GUEK) and the authentication key (GAK)"
     )
+
+    def __init__(self, detail: str | None = None, *, wrong_key: KeyRole | None = None) -> None:
+        self.wrong_key = wrong_key
+        super().__init__(detail)
 
 
 class ReplayedFrame(FrameError):

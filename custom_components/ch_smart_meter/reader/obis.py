@@ -231,6 +231,16 @@ CATALOGUE: tuple[ObisEntry, ...] = (
     _entry("14.7.0", "frequency", "Frequency", _Q.FREQUENCY, 0.01, None),
     # What the electricity meter says about itself (DSMR; DLMS where pushed): "grid
     # operators may publish more values" than Tables 1 and 2.
+    # Demand and limits (DSMR: Belgian e-MUCS capacity tariff, thresholds of DSMR 2.2 to 5,
+    # E.ON Hungary): what core's dsmr shows for them. 0-0:17.0.0 is an abstract object.
+    _entry("1.4.0", "average_demand", "Current average demand", _Q.ACTIVE_POWER, 0.001, None),
+    _entry(
+        "1.6.0", "maximum_demand_month", "Maximum demand this month", _Q.ACTIVE_POWER, 0.001, None
+    ),
+    _entry("17.0.0", "power_limit", "Power limit (threshold)", _Q.ACTIVE_POWER, 0.001, None),
+    _entry("31.4.0", "current_limit_l1", "Current limit L1", _Q.CURRENT, 1, None, 1),
+    _entry("51.4.0", "current_limit_l2", "Current limit L2", _Q.CURRENT, 1, None, 2),
+    _entry("71.4.0", "current_limit_l3", "Current limit L3", _Q.CURRENT, 1, None, 3),
     _entry("96.14.0", "tariff", "Active tariff", _Q.TARIFF, 1, None),
     _entry("96.7.21", "power_failures", "Power failures", _Q.COUNT, 1, None),
     _entry("96.7.9", "long_power_failures", "Long power failures", _Q.COUNT, 1, None),
@@ -244,6 +254,12 @@ CATALOGUE: tuple[ObisEntry, ...] = (
 
 BY_CODE: dict[str, ObisEntry] = {entry.code: entry for entry in CATALOGUE}
 
+# Values meters write in several units or none (0-0:17.0.0 in kW, kVA, A or bare): read
+# only with a unit of their quantity, and left out otherwise, never costing the reading.
+UNIT_REQUIRED: frozenset[str] = frozenset(
+    {"1.4.0", "1.6.0", "17.0.0", "31.4.0", "51.4.0", "71.4.0"}
+)
+
 # The codes that identify a meter; they are strings, never sensor values.
 ID_CODES: tuple[str, ...] = ("96.1.1", "42.0.0")
 
@@ -251,26 +267,3 @@ ID_CODES: tuple[str, ...] = ("96.1.1", "42.0.0")
 # objects (0-0:96.14.0) as well as electricity ones (1-0:32.32.0); one that cannot be read
 # is left out, it never costs the reading its measured values.
 STATUS_QUANTITIES: frozenset[Quantity] = frozenset({Quantity.TARIFF, Quantity.COUNT})
-
-
-def partial_code(reference: str) -> str:
-    """Reduce an OBIS reference to its C.D.E part.
-
-    Accepts ``1-0:1.8.0``, ``1-0:1.8.0*255``, ``1-0:1.8.0.255``, ``1.8.0`` and the 6-byte form
-    written as ``1.0.1.8.0.255``.
-    """
-    text = reference
-    if ":" in text:
-        text = text.split(":", 1)[1]
-    text = text.split("*", 1)[0]
-    parts = text.split(".")
-    if len(parts) == 6:  # A.B.C.D.E.F
-        parts = parts[2:5]
-    elif len(parts) == 4:  # C.D.E.F
-        parts = parts[:3]
-    return ".".join(str(int(p)) for p in parts[:3])
-
-
-def obis_from_bytes(raw: bytes) -> str:
-    """Partial code of a 6-byte OBIS octet string (A, B, C, D, E, F)."""
-    return f"{raw[2]}.{raw[3]}.{raw[4]}"

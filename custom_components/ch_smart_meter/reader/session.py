@@ -56,11 +56,18 @@ BACKOFF_MAX: Final = 4.0
 # The connection test gives up on the key after this many frames failing authentication
 # (one could be line noise: a corrupted ciphertext fails the tag check too).
 PROBE_DECRYPTION_FAILURES: Final = 2
+# Seconds the connection test listens at least; slow meters get two of their intervals more.
+PROBE_TIMEOUT: Final = 20.0
 
 
 def silence_timeout_for(spec: StandardSpec) -> float:
     """How long an open connection may stay silent before it is considered dead."""
     return max(MIN_SILENCE_TIMEOUT, SILENCE_INTERVALS * spec.interval)
+
+
+def probe_timeout(spec: StandardSpec) -> float:
+    """How long the connection test (:func:`probe`) listens to a meter of ``spec``."""
+    return max(PROBE_TIMEOUT, 2 * spec.interval + 5)
 
 
 @dataclass(slots=True)

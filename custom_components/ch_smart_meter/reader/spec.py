@@ -38,6 +38,8 @@ class DecoderOptions:
     monotonic clock (seconds) read when a chunk arrives: a live session sets it, so that
     a silence on the line ends an unfinished frame or message (a meter sends one push
     back to back, and pushes seconds apart); without it (captures) silence is unknown.
+    ``source_in_base_units`` (CH-SMR only) states that the reader whose messages are read
+    publishes W, Wh, var and varh instead of the recommendation's kW, kWh, kvar and kvarh.
     """
 
     # Secrets: never in a repr (logs, diagnostics, test failure output).
@@ -47,6 +49,7 @@ class DecoderOptions:
     profile: str | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
     arrival_clock: Callable[[], float] | None = None
+    source_in_base_units: bool = False
 
     def live(self) -> DecoderOptions:
         """These options for a decoder fed as the bytes arrive (a session, the live
@@ -112,6 +115,8 @@ class StandardSpec:
     # standard has no serial line (CH-SMR).
     serial_presets: tuple[SerialPreset, ...] = ()
     supports_encryption: bool = False
+    # A grid operator may hand out an authentication key (GAK) besides the encryption key:
+    # a user interface asks for one only where this is true.
     supports_authentication_key: bool = False
     description: str = ""
     # Meter models the user may force instead of automatic detection (DLMS); empty if none.

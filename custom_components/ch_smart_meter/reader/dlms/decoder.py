@@ -37,6 +37,7 @@ from ..errors import (
     FrameError,
     InconsistentFrame,
     KeyRequired,
+    KeyRole,
     ReplayedFrame,
     TruncatedFrame,
     UnsupportedFrame,
@@ -64,7 +65,6 @@ _MBUS_START = mbus.START
 _DSMR_START = raw.DSMR_START
 _LINK_STARTS = frozenset({_HDLC_FLAG, _MBUS_START})
 _FRAME_STARTS = frozenset({_HDLC_FLAG, _MBUS_START, _DSMR_START})
-MAX_RAW_APDU = raw.MAX_APDU
 
 # A push's header time and its clock object (0-0:1.0.0) may differ this much: real L&G
 # E450 pushes show the clock 0 to 2 s after the header (the meter reads its clock while
@@ -89,12 +89,11 @@ class Framing(StrEnum):
     """The link layer a standard expects (all are recognised anyway).
 
     With RAW, APDUs without link layer are looked for anywhere in the stream (resync after
-    noise); with HDLC or MBUS only from the stream's start, so that noise can never pose as
+    noise); with HDLC (which also finds M-Bus long frames) only from the stream's start, so that noise can never pose as
     an APDU header and hold up real frames.
     """
 
     HDLC = "hdlc"
-    MBUS = "mbus"
     RAW = "raw"
 
 
@@ -437,7 +436,8 @@ class DlmsStreamDecoder:
                 try_swapped=self._config.try_swapped_keys,
             )
         except DecryptionFailed as err:
-            raise DecryptionFailed(self._which_key_is_wrong(ciphered)) from err
+            detail, wrong_key = self._which_key_is_wrong(ciphered)
+            raise DecryptionFailed(detail, wrong_key=wrong_key) from err
         plaintext = decrypted.plaintext
         try:
             parsed = self._plaintext_notification(plaintext)
@@ -450,19 +450,23 @@ class DlmsStreamDecoder:
         notices = (SWAPPED_KEYS_NOTICE,) if decrypted.keys_swapped else ()
         return self._reading(parsed, frame, ciphered.system_title, notices)
 
-    def _which_key_is_wrong(self, ciphered: cipher.CipheredApdu) -> str:
+    def _which_key_is_wrong(self, ciphered: cipher.CipheredApdu) -> tuple[str, KeyRole | None]:
         """Detail for a tag that did not verify: is the encryption key at least right?"""
         key = self._options.encryption_key
         if key is not None and ciphered.encrypted:
             try:
                 self._plaintext_notification(cipher.plaintext_without_tag(ciphered, key))
             except FrameError:
-                return "the frames do not decrypt with this encryption key (GUEK)"
+                return (
+                    "the frames do not decrypt with this encryption key (GUEK)",
+                    KeyRole.ENCRYPTION,
+                )
             return (
                 "the encryption key (GUEK) is right but the authentication key (GAK) does "
-                "not match: correct it, or leave it empty if the meter's operator gave none"
+                "not match: correct it, or leave it empty if the meter's operator gave none",
+                KeyRole.AUTHENTICATION,
             )
-        return "the authentication tag does not verify with these keys"
+        return "the authentication tag does not verify with these keys", None
 
     def _plaintext_notification(self, plaintext: bytes) -> notification.DataNotification:
         if not plaintext:

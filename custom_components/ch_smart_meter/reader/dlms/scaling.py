@@ -83,13 +83,6 @@ def _build_kinds() -> dict[int, Kind]:
 KINDS: dict[int, Kind] = _build_kinds()
 
 
-def kind_of(obis: bytes) -> Kind | None:
-    """The quantity of an electricity OBIS code, None for anything else."""
-    if obis[0] != 1:
-        return None
-    return KINDS.get(obis[2] << 8 | obis[3])
-
-
 def partial(obis: bytes) -> str:
     """``C.D.E`` of a 6-byte logical name."""
     return f"{obis[2]}.{obis[3]}.{obis[4]}"

@@ -31,7 +31,7 @@ from typing import Final, NamedTuple
 from ..errors import MalformedFrame
 from ..model import CUBIC_METRE, GIGAJOULE, KILOWATT_HOUR
 from ..numbers import Exact
-from ..obis import BY_CODE, STATUS_QUANTITIES, Quantity
+from ..obis import BY_CODE, STATUS_QUANTITIES, UNIT_REQUIRED, Quantity
 
 
 class LineKind(IntEnum):
@@ -180,14 +180,17 @@ _SKIP_RULE: Final = LineRule(LineKind.SKIP)
 
 
 def _value_rule(kind: LineKind, code: str, quantity: Quantity, total: str | None) -> LineRule:
+    units = _UNIT_EXPONENTS[quantity]
+    if code in UNIT_REQUIRED:
+        units = {unit: exponent for unit, exponent in units.items() if unit}
     return LineRule(
         kind,
         code,
         quantity,
-        _UNIT_EXPONENTS[quantity],
+        units,
         total,
         _UPPER_BOUNDS.get(quantity, math.inf),
-        lenient=quantity in STATUS_QUANTITIES,
+        lenient=quantity in STATUS_QUANTITIES or code in UNIT_REQUIRED,
     )
 
 
@@ -216,6 +219,8 @@ def classify(reference: str) -> LineRule:
         return _SKIP_RULE
     if code == _FAILURE_LOG:
         return LineRule(LineKind.EVENTS, code)
+    if code in UNIT_REQUIRED and b != 0:
+        return _SKIP_RULE  # e.g. 1-1:31.4.0, a current transformer's ratio (Smarty)
     c_d, _, e = code.rpartition(".")
     total = _TOTALS.get(c_d) if e != "0" else None
     entry = BY_CODE.get(code)
@@ -239,7 +244,7 @@ def _abstract_rule(code: str, channel: int) -> LineRule:
     if code.startswith("96.13."):
         return LineRule(LineKind.TEXT, code)
     entry = BY_CODE.get(code)
-    if entry is None or entry.quantity not in STATUS_QUANTITIES:
+    if entry is None or (entry.quantity not in STATUS_QUANTITIES and code not in UNIT_REQUIRED):
         return _SKIP_RULE
     return _value_rule(LineKind.VALUE, code, entry.quantity, None)
 

@@ -40,7 +40,14 @@ from typing import Any, Final, NamedTuple
 
 from ..crc import crc16_arc
 from ..dlms import cipher
-from ..errors import CrcError, DecryptionFailed, FrameError, MalformedFrame, UnsupportedFrame
+from ..errors import (
+    CrcError,
+    DecryptionFailed,
+    FrameError,
+    KeyRole,
+    MalformedFrame,
+    UnsupportedFrame,
+)
 from ..framing.dsmr import DsmrFramer
 from ..framing.silence import SilenceWatch
 from ..model import DecodeResult, Reading, RejectedFrame, TimeSource
@@ -283,7 +290,8 @@ class DsmrDecoder:
             assert key is not None  # without a key decrypt() raises KeyRequired
             if _is_sane_telegram(cipher.plaintext_without_tag(apdu, key)):
                 raise DecryptionFailed(
-                    "the encryption key is right, the authentication key (GAK) is wrong"
+                    "the encryption key is right, the authentication key (GAK) is wrong",
+                    wrong_key=KeyRole.AUTHENTICATION,
                 ) from err
             raise
         plaintext = decrypted.plaintext

@@ -24,6 +24,7 @@ import re
 from typing import Any, Final
 
 from ..errors import CrcError, FrameError, KeyRejected, KeyRequired, MalformedFrame
+from ..framing.lines import LineSplitter
 from ..model import DecodeResult, RejectedFrame
 from ..spec import DecoderOptions
 from .message import (
@@ -52,8 +53,7 @@ class MepDialogueDecoder:
     def __init__(self, options: DecoderOptions | None = None) -> None:
         self._options = options or DecoderOptions()
         self._key = self._options.encryption_key
-        self._buffer = bytearray()
-        self._line = 0
+        self._lines = LineSplitter(MAX_LINE)
         self._knowledge = MeterKnowledge()
         self._gathered = Gathered()
         self._cycle_tables: set[Table] = set()
@@ -63,32 +63,25 @@ class MepDialogueDecoder:
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Decode every complete line."""
-        self._buffer += data
         results: list[DecodeResult] = []
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            self._line += 1
-            self._decode_line(line, results)
-        if len(self._buffer) > MAX_LINE:
-            self._line += 1
-            self._buffer.clear()
-            results.append(RejectedFrame(MalformedFrame("line too long"), position=self._where()))
+        for line in self._lines.feed(data):
+            if line is None:
+                self._reject(MalformedFrame("line too long"), b"", results)
+            else:
+                self._decode_line(line, results)
         return results
 
     def flush(self) -> list[DecodeResult]:
         """A last line without a line break, then the cycle in progress."""
         results: list[DecodeResult] = []
-        if self._buffer.strip():
-            self._line += 1
-            self._decode_line(bytes(self._buffer), results)
-        self._buffer.clear()
+        if (line := self._lines.rest()) is not None:
+            self._decode_line(line, results)
         self._end_cycle(results)
         return results
 
     def reset(self) -> None:
         """Forget a partial line and the unanswered request."""
-        self._buffer.clear()
+        self._lines.clear()
         self._pending = None
         self._pending_failed = False
 
@@ -99,7 +92,7 @@ class MepDialogueDecoder:
     # -- lines ------------------------------------------------------------------------
 
     def _where(self) -> str:
-        return f"line {self._line}"
+        return f"line {self._lines.number}"
 
     def _reject(self, error: FrameError, message: bytes, results: list[DecodeResult]) -> None:
         results.append(RejectedFrame(error, message, position=self._where()))

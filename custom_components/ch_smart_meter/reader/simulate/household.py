@@ -30,7 +30,6 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 SWISS_TIME: Final = ZoneInfo("Europe/Zurich")
-PHASES: Final = 3
 NOMINAL_VOLTAGE: Final = 230.0
 
 _WUS_PER_WH: Final = 3_600_000_000  # watt-microseconds in one watt-hour
@@ -59,22 +58,26 @@ def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
 
 
-# The tariff in force at an instant: 1 (low) or 2 (high), as DSMR's 0-0:96.14.0 says.
+# The tariff in force at an instant as 0-0:96.14.0 says it, numbered as Swiss grid operators
+# do: 1 the high tariff (HT), 2 the low one (NT). (Dutch DSMR meters number the other way.)
 type Tariff = Callable[[datetime], int]
+HIGH_TARIFF, LOW_TARIFF = 1, 2
 
 
 def tariff_at(moment: datetime) -> int:
-    """DSMR tariff indicator: 2 (high) Monday to Friday 07:00-20:00, 1 (low) otherwise."""
+    """The high tariff Monday to Friday 07:00-20:00, the low one otherwise."""
     local = moment.astimezone(SWISS_TIME)
     if local.weekday() < 5 and 7 <= local.hour < 20:
-        return 2
-    return 1
+        return HIGH_TARIFF
+    return LOW_TARIFF
 
 
 def daily_tariff(high_from: int, high_until: int, moment: datetime) -> int:
-    """2 (high) every day from ``high_from`` to ``high_until`` o'clock Swiss time, else 1
-    (bind the hours with ``functools.partial``)."""
-    return 2 if high_from <= moment.astimezone(SWISS_TIME).hour < high_until else 1
+    """The high tariff every day from ``high_from`` to ``high_until`` o'clock Swiss time,
+    else the low one (bind the hours with ``functools.partial``)."""
+    if high_from <= moment.astimezone(SWISS_TIME).hour < high_until:
+        return HIGH_TARIFF
+    return LOW_TARIFF
 
 
 @dataclass(frozen=True, slots=True)

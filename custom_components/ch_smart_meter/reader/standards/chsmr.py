@@ -2,7 +2,10 @@
 reader (gPlug, whatwatt, smartmeter-datacollector, another Home Assistant).
 
 It is carried as MQTT messages, one per reading; the format is in :mod:`..chsmr`. Outside
-MQTT (a capture, a log) the messages come one per line: that is this standard's decoder.
+MQTT (a capture, a log) the messages come one per line: that is this standard's decoder. A
+line is the payload alone, or the topic, a space and the payload, as ``mosquitto_sub -v``
+prints them; the topic then names the meter when the payload does not (as
+smartmeter-datacollector publishes).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any, Final
 
 from ..chsmr import decode_payload
 from ..errors import ChSmrError
+from ..framing.lines import LineSplitter
 from ..model import DecodeResult, RejectedFrame, Standard
 from ..spec import CT_METER_MAX_POWER, Carrier, DecoderOptions, StandardSpec
 
@@ -34,51 +38,50 @@ class ChSmrLineDecoder:
     """CH-SMR messages one per line (a capture, a log): the ``StreamDecoder`` of the spec."""
 
     def __init__(self, options: DecoderOptions | None = None) -> None:
-        self._buffer = bytearray()
-        self._line = 0
+        self._lines = LineSplitter(MAX_MESSAGE_BYTES)
+        self._base_units = options is not None and options.source_in_base_units
 
     def feed(self, data: bytes) -> list[DecodeResult]:
         """Decode every complete line."""
-        self._buffer += data
         results: list[DecodeResult] = []
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            self._decode(line, results)
-        if len(self._buffer) > MAX_MESSAGE_BYTES:
-            self._line += 1
-            self._buffer.clear()
-            results.append(RejectedFrame(ChSmrError("line too long"), position=self._where()))
+        for line in self._lines.feed(data):
+            if line is None:
+                results.append(RejectedFrame(ChSmrError("line too long"), position=self._where()))
+            else:
+                self._decode(line, results)
         return results
 
     def flush(self) -> list[DecodeResult]:
         """A last line without a line break."""
         results: list[DecodeResult] = []
-        if self._buffer:
-            self._decode(bytes(self._buffer), results)
-        self._buffer.clear()
+        if (line := self._lines.rest()) is not None:
+            self._decode(line, results)
         return results
 
     def reset(self) -> None:
         """Forget a partial line."""
-        self._buffer.clear()
+        self._lines.clear()
 
     def diagnostics(self) -> dict[str, Any]:
         """Nothing to learn about the meter from a message format."""
         return {}
 
     def _decode(self, line: bytes, results: list[DecodeResult]) -> None:
-        self._line += 1
         line = line.strip()
         if not line:
             return
-        result = decode_message(line)
+        topic: str | None = None
+        name, _, rest = line.partition(b" ")
+        if not line.startswith(b"{") and (rest := rest.strip()).startswith(b"{"):
+            # "<topic> <payload>" (mosquitto_sub -v); a topic holds no space in practice.
+            topic, line = name.decode("utf-8", "replace"), rest
+        result = decode_message(line, topic=topic, source_in_base_units=self._base_units)
         if isinstance(result, RejectedFrame):
             result = RejectedFrame(result.error, result.frame, position=self._where())
         results.append(result)
 
     def _where(self) -> str:
-        return f"line {self._line}"
+        return f"line {self._lines.number}"
 
 
 SPEC: Final = StandardSpec(

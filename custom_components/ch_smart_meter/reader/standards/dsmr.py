@@ -24,7 +24,9 @@ SPEC: Final = StandardSpec(
     interval=10.0,
     create_decoder=DsmrDecoder,
     supports_encryption=True,
-    supports_authentication_key=True,
+    # The Smarty envelope's authentication key is a public constant the decoder knows: no
+    # grid operator hands one out, so none is asked for (the decoder still takes one).
+    supports_authentication_key=False,
     description=(
         "ASCII telegrams on the P1 port (DSMR 2.2 to 5.0.2, e-MUCS, Nordic P1), "
         "including the encrypted Luxembourg Smarty envelope"
