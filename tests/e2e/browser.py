@@ -264,11 +264,6 @@ def confirm_http_settings(frontend: Frontend) -> bool:
     return confirmed
 
 
-def fire_event(api: Any, event_type: str, data: dict[str, Any]) -> None:
-    """Fire an event on Home Assistant's bus (REST API, owner token)."""
-    api.request("POST", f"/api/events/{event_type}", data)
-
-
 def until(
     condition: Callable[[], Any],
     timeout: float,

@@ -5,10 +5,9 @@ Two layers:
 * ``FlowDialog`` and ``open_add_integration`` know Home Assistant's frontend (the "Add
   integration" search, the data-entry-flow dialog, its buttons, a progress step) and
   nothing of this integration's flow.
-* The functions under "Today's flow" know the integration's config flow as it is on main
-  (``config_flow.py``): one function per form, each checking what the form says (title,
-  labels, texts from the integration's translations in the user's language) and filling
-  it. When the flow changes (auto-detection first, the key step only when needed), these
+* The functions under "The integration's flow" know ``config_flow.py``: one function per
+  form, each checking what the form says (title, labels, texts from the integration's
+  translations in the user's language) and filling it. When the flow changes, these
   functions change and the tests keep their shape.
 
 Expected texts come from the integration's own translation files, so a test in German
@@ -19,25 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .browser import Frontend, fire_event, until
+from .browser import Frontend, until
 
 DOMAIN: Final = "ch_smart_meter"
 COMPONENT: Final = Path(__file__).resolve().parents[2] / "custom_components" / "ch_smart_meter"
 INTEGRATION_NAME: Final = "Swiss Smart Meter"
 DIALOG: Final = "dialog-data-entry-flow"
 FLOW_UI: Final = "ui.panel.config.integrations.config_flow."
-# Today's flow finishes a progress step before the frontend listens to it when the meter
-# answers at once (the simulated meter): the frontend then shows the progress forever
-# (issue #12, first bullet). The walk announces the progress again once the step has had
-# its time, as Home Assistant itself did when the task ended, and counts it in
-# ``FlowDialog.reannounced``. Set to False once the flow cannot finish a progress step
-# before the frontend listens: a stuck progress then fails the test.
-REANNOUNCE_STUCK_PROGRESS: Final = True
 # Words that mark English text inside a form that should be in another language. German
 # texts share none of them (they do use port, key, serial, format and adapter: P1-Port,
 # Global Unicast Encryption Key, /dev/serial/by-id).
@@ -80,9 +71,17 @@ def template_pattern(template: str) -> re.Pattern[str]:
     return re.compile(literal, re.DOTALL)
 
 
+def rendered(markdown: str) -> str:
+    """A translation's text as the frontend renders its Markdown (no ``**``, no list
+    markers)."""
+    return re.sub(r"^\s*- ", "", markdown.replace("**", ""), flags=re.MULTILINE)
+
+
 def english_words(text: str) -> set[str]:
-    """The words of ``ENGLISH_WORDS`` in a text (case-insensitive, whole words)."""
-    return {word for word in re.findall(r"[A-Za-z]+", text.lower()) if word in ENGLISH_WORDS}
+    """The words of ``ENGLISH_WORDS`` in a text (case-insensitive, whole words); "Smart
+    Meter" is German too (Swiss usage: "Smart Meter hinzufügen")."""
+    words = re.findall(r"[A-Za-z]+", text.replace("Smart Meter", "").lower())
+    return {word for word in words if word in ENGLISH_WORDS}
 
 
 @dataclass
@@ -94,7 +93,6 @@ class FlowDialog:
     strings: dict[str, Any]  # the integration's texts in the user's language
     # Texts of every form shown so far, by step (for the language checks).
     seen: dict[str, str] = field(default_factory=dict)
-    reannounced: int = 0
 
     @property
     def host(self) -> Any:
@@ -128,14 +126,18 @@ class FlowDialog:
             )
         )
 
-    def read_form(self, step_id: str, *, title: str | None = None) -> str:
+    def read_form(
+        self, step_id: str, *, title: str | None = None, optional: tuple[str, ...] = ()
+    ) -> str:
         """Wait for a form, check that its title, description and field labels are the
-        step's texts and that no raw key shows; returns the dialog's text."""
+        step's texts (``optional`` fields need not be there) and that no raw key shows;
+        returns the dialog's text."""
         step = self.step(step_id)
         self.wait_for(title or step["title"])
+        labels = [label for key, label in step.get("data", {}).items() if key not in optional]
         patterns = [
-            template_pattern(label)
-            for label in [step.get("description"), *step.get("data", {}).values()]
+            template_pattern(rendered(label))
+            for label in [step.get("description"), *labels]
             if label
         ]
         # The title comes first; the fields render a moment later.
@@ -151,10 +153,10 @@ class FlowDialog:
         self.seen[step_id] = text
         return text
 
-    def assert_error(self, error: str) -> str:
+    def assert_error(self, error: str, timeout: float = 10) -> str:
         """The form shows the integration's text of ``config.error.<error>``."""
         template = self.strings["config"]["error"][error]
-        text = self.wait_for(template, timeout=10)
+        text = self.wait_for(template, timeout=timeout)
         assert not self.frontend.raw_keys(), self.frontend.raw_keys()
         return text
 
@@ -193,34 +195,30 @@ class FlowDialog:
         box = self.host.get_by_role("textbox", name=field_label).first
         box.fill(value)
 
-    def progress(self, step_id: str, timeout: float) -> str:
-        """A progress step: check its text, then wait until the dialog moves on.
+    def progress(self, *step_ids: str, timeout: float, seen: bool = False) -> str:
+        """A progress step: check its text, then wait until the dialog moves on (a
+        progress that never ends on screen fails, issue #12's first bullet).
 
-        ``step_id`` is the progress key (``config.progress.<step_id>``). Returns the
-        progress text as shown.
+        ``step_ids`` are the progress keys (``config.progress.<id>``) the step may show
+        (detection changes its text as it goes); ``seen``: it has been seen already (it
+        may have ended since). Returns the dialog's text when this started waiting.
         """
-        template = self.strings["config"]["progress"][step_id]
-        shown = self.wait_for(template, timeout=10)
-        pattern = template_pattern(template)
-        deadline = time.monotonic() + timeout
-        while pattern.search(self.text()):
-            if time.monotonic() > deadline:
-                if not REANNOUNCE_STUCK_PROGRESS or self.reannounced:
-                    raise AssertionError(f"the dialog still shows {shown!r} after {timeout} s")
-                self.reannounce()
-                deadline = time.monotonic() + 10
-            time.sleep(0.25)
-        return shown
+        patterns = [template_pattern(self.strings["config"]["progress"][step]) for step in step_ids]
 
-    def reannounce(self) -> None:
-        """Fire the event Home Assistant fires when a flow's progress step ends."""
-        assert self.frontend.flow_ids, "the frontend created no flow"
-        self.reannounced += 1
-        fire_event(
-            self.frontend.api,
-            "data_entry_flow_progressed",
-            {"handler": DOMAIN, "flow_id": self.frontend.flow_ids[-1], "refresh": True},
+        def showing() -> bool:
+            text = self.text()
+            return any(pattern.search(text) for pattern in patterns)
+
+        if not seen:
+            until(showing, 10, f"the progress {step_ids}", lambda: f"it shows {self.text()!r}")
+        shown = self.text()
+        until(
+            lambda: not showing(),
+            timeout,
+            f"the progress {step_ids} to end",
+            lambda: f"it still shows {self.text()!r}",
         )
+        return shown
 
     def created(self) -> str:
         """The success dialog that ends a flow: what it says, the device's name included.
@@ -277,19 +275,44 @@ def open_add_integration(
     return FlowDialog(frontend, ui, strings)
 
 
-# ---------------------------------------------------------------- today's flow (main)
+# ---------------------------------------------------------------- the integration's flow
 
 
-def standard_form(dialog: FlowDialog, standard_title: str) -> str:
-    """First form: the meter standard (a list of standards)."""
+def start_menu(dialog: FlowDialog, option: str, shot: str | None = None) -> str:
+    """First step, a menu: find my meter (first), I know my standard, the simulated meter.
+    ``shot``: a screenshot of it by that name before choosing."""
     text = dialog.read_form("user")
-    dialog.choose(standard_title)
+    options = dialog.step("user")["menu_options"]
+    for key in ("detect", "standard", "demo"):
+        assert options[key] in text, (options[key], text)
+    assert text.index(options["detect"]) < text.index(options["standard"]), text
+    if shot:
+        dialog.frontend.shot(shot, dialog.surface)
+    dialog.choose(options[option])
+    return text
+
+
+def demo_form(dialog: FlowDialog, standard: str) -> str:
+    """The simulated meter: which kind of meter."""
+    text = dialog.read_form("demo")
+    dialog.choose(dialog.strings["selector"]["standard"]["options"][standard])
+    dialog.submit()
+    return text
+
+
+def standard_form(dialog: FlowDialog, standard: str, has_key: bool) -> str:
+    """The standard chosen by hand (the hint by maker and model), and whether there is a key."""
+    step = dialog.step("standard")
+    text = dialog.read_form("standard")
+    dialog.choose(dialog.strings["selector"]["standard"]["options"][standard])
+    if has_key:
+        dialog.host.get_by_role("switch", name=step["data"]["has_key"]).first.click()
     dialog.submit()
     return text
 
 
 def connection_menu(dialog: FlowDialog, option: str) -> str:
-    """The connection menu: serial, network, URL or the simulated meter."""
+    """The connection menu: serial, network or URL."""
     step = dialog.step("connection")
     text = dialog.read_form("connection")
     for label in step["menu_options"].values():
@@ -298,31 +321,70 @@ def connection_menu(dialog: FlowDialog, option: str) -> str:
     return text
 
 
-def serial_port_form(dialog: FlowDialog) -> str:
-    """The port list: "enter manually" (a pty is never in the list), the usual format."""
-    text = dialog.read_form("serial")
+def serial_port_form(dialog: FlowDialog, path: str) -> str:
+    """The serial port, nothing preselected. Home Assistant 2026.5+ shows its serial port
+    selector (a text field on 2026.10's frontend): the path is typed there. Before, the
+    integration's list: "Enter manually" leads to ``serial_manual_form``, which this calls.
+    """
+    # No serial format while detecting (detection finds it).
+    text = dialog.read_form("serial", optional=("serial_preset",))
+    label = dialog.step("serial")["data"]["port"]
+    box = dialog.host.get_by_role("textbox", name=re.compile(f"^{re.escape(label)}"))
+    if box.count():
+        assert box.first.input_value() == "", box.first.input_value()
+        box.first.fill(path)
+        dialog.submit()
+        return text
+    combobox = dialog.host.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}"))
+    assert "/dev/" not in dialog.frontend.text(combobox.first), "a port is preselected"
     manual = dialog.strings["selector"]["port"]["options"]["manual"]
-    dialog.select(dialog.step("serial")["data"]["port"], manual)
+    dialog.select(label, manual)
     dialog.submit()
+    serial_manual_form(dialog, path)
     return text
 
 
 def serial_manual_form(dialog: FlowDialog, path: str) -> str:
-    """The device path typed by hand."""
+    """The device path typed by hand, in a field that starts empty."""
     text = dialog.read_form("serial_manual")
-    dialog.fill(dialog.step("serial_manual")["data"]["port"], path)
+    box = dialog.host.get_by_role("textbox", name=dialog.step("serial_manual")["data"]["device"])
+    box = box.first
+    assert box.input_value() in ("", path), box.input_value()  # empty, or what was typed
+    box.fill(path)
     dialog.submit()
     return text
 
 
-def keys_form(dialog: FlowDialog, encryption_key: str = "") -> str:
-    """The keys form: the encryption key (empty: none), the authentication key left empty."""
-    text = dialog.read_form("keys")
+def port_again(dialog: FlowDialog, path: str) -> None:
+    """After an error about the port: the path typed again where the form shows it (the
+    manual path's field on 2025.x, the port field on 2026.x)."""
+    labels = [dialog.step("serial_manual")["data"]["device"], dialog.step("serial")["data"]["port"]]
+    name = re.compile("^(" + "|".join(map(re.escape, labels)) + ")")
+    dialog.host.get_by_role("textbox", name=name).first.fill(path)
+    dialog.submit()
+
+
+def detection(dialog: FlowDialog, timeout: float, seen: bool = False) -> str:
+    """Finding the meter: a progress step whose text says what is being tried."""
+    return dialog.progress("detect_listen", "detect_ask", timeout=timeout, seen=seen)
+
+
+def keys_form(dialog: FlowDialog, encryption_key: str) -> str:
+    """The key step (only for a meter that encrypts): the key, typed. The second key
+    (GAK) shows only for standards whose grid operators hand one out."""
+    text = dialog.read_form("keys", optional=("authentication_key",))
     dialog.fill(dialog.step("keys")["data"]["encryption_key"], encryption_key)
     dialog.submit()
     return text
 
 
+def typed_key(dialog: FlowDialog) -> str:
+    """What the key field holds now."""
+    label = dialog.step("keys")["data"]["encryption_key"]
+    value: str = dialog.host.get_by_role("textbox", name=label).first.input_value()
+    return value
+
+
 def live_check(dialog: FlowDialog, timeout: float) -> str:
     """The live check listens to the meter (a progress step) until it answers or fails."""
-    return dialog.progress("probe", timeout)
+    return dialog.progress("probe", timeout=timeout)

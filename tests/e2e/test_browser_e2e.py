@@ -3,22 +3,23 @@
 One Home Assistant for the module (a database file, so the energy dashboard works), an
 owner account, and three people at the frontend, each in their own browser context:
 
-* English, the simulated meter: Add integration > search > the standard > Simulated meter >
-  the live check > the created entry; then the device page shows the meter's sensors with
-  values, and the energy dashboard takes its energy import as grid consumption and its
-  export as return to the grid (on Home Assistant 2026.x also "Grid power" as the grid's
-  power), with no validation error shown.
-* English, an encrypted meter on a real pseudo-terminal (``cli simulate`` in its own
-  process): the port typed by hand, a wrong key (the error under the key field after the
-  check has listened), then the right key and the created entry.
-* German (the user's language is German): a port where nothing arrives; every form of the
-  walk in German, no English inside it (a known leak excepted, see ``KNOWN_ENGLISH``),
-  and the "nothing arrived" error in German.
+* English, the simulated meter: Add integration > search > "Try it with a simulated meter"
+  > the kind of meter > the live check > the created entry; then the device page shows the
+  meter's sensors with values, and the energy dashboard takes its energy import as grid
+  consumption and its export as return to the grid (on Home Assistant 2026.x one grid
+  connection with "Grid power" as its power), with no validation error shown.
+* English, "Find my meter automatically" on a real pseudo-terminal fed by an encrypted
+  simulated meter (``cli simulate`` in its own process): the port typed, the detection's
+  progress, the key step (asked because the frames are encrypted), a wrong key (the error
+  on the key field, the key kept as typed), then the right key and the created entry.
+* German (the user's language is German): "I know my meter's standard", a port that does
+  not exist (its error at once, issue #12's first bullet), then a port where nothing
+  arrives; every form of the walk in German with no English inside it, and the errors in
+  German.
 
-The two checks that listen for the full live-check time (a wrong key, a silent port) are
-started first and run while the simulated meter is added, so the module costs about one
-live check, not three. Screenshots go to a temporary folder (printed), or to
-``$CHSM_SCREENSHOTS`` (``scripts/screenshots`` regenerates ``docs/images`` with it).
+The walks that wait (detection, the silent port's full live check) are started first and
+run while the simulated meter is added. Screenshots go to a temporary folder (printed), or
+to ``$CHSM_SCREENSHOTS`` (``scripts/screenshots`` regenerates ``docs/images`` with it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import json
 import os
 import re
 import tempfile
-import time
 import tty
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,8 +39,6 @@ import pytest
 import pytest_socket
 from homeassistant.const import __version__ as HA_VERSION
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
-from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .browser import (
     BrowserThread,
@@ -55,14 +53,18 @@ from .harness import HomeAssistant, SimulatedMeter, errors_in_log
 from .setup_walk import (
     FlowDialog,
     connection_menu,
+    demo_form,
+    detection,
     english_words,
     integration_strings,
     keys_form,
     live_check,
     open_add_integration,
-    serial_manual_form,
+    port_again,
     serial_port_form,
     standard_form,
+    start_menu,
+    typed_key,
 )
 
 # Skipped where the browser is missing, except in CI (.ci/run), which installs it: there a
@@ -78,15 +80,13 @@ RECORDER: Final = "recorder:\n  commit_interval: 1\n"
 # key guard's list (tests/no_secrets.py).
 METER_KEY: Final = "000102030405060708090A0B0C0D0E0F"
 WRONG_KEY: Final = "0F0E0D0C0B0A09080706050403020100"
-DSMR: Final = get_spec("dsmr")
-# The live check listens this long before it reports a wrong key or a silent port, plus
-# the time the frontend takes to show the result.
+# The live check listens this long before it reports a silent port, plus the time the
+# frontend takes to show the result.
 LIVE_CHECK: Final = 25.0 + 15.0
-# Labels written in code instead of the translations: the serial formats of the standard.
-CODE_LABELS: Final = tuple(preset.name for preset in DSMR.serial_presets)
-# Of these, what today's flow shows in German forms (issue #12: serial-format labels are
-# written in code). Checked strictly: when the flow translates them, remove them here.
-KNOWN_ENGLISH: Final = {"serial": {"DSMR 5 P1 port"}}
+# Detection's worst case (detect_flow.DETECT_BUDGET), plus the frontend's time.
+DETECTION: Final = 60.0 + 15.0
+# A device path that does not exist: the port check fails at once.
+MISSING_PORT: Final = "/dev/ttyUSB9"
 # Sensors enabled by default whose state is a number, by translation key.
 NUMERIC_SENSORS: Final = ("energy_import", "energy_export", "net_power")
 # A number as the frontend formats it (grouping by comma, apostrophe or space), a unit.
@@ -164,38 +164,40 @@ def confirm_http_settings_once(session: Session) -> None:
 
 @dataclass
 class SlowWalks:
-    """The two walks that wait for the whole live check, started before anything else."""
+    """The walks that wait (detection, a silent port), started before anything else."""
 
-    wrong_key: FlowDialog
+    detected: FlowDialog
     silent_port: FlowDialog
-    started: float
 
 
 @pytest.fixture(scope="module")
 def slow_walks(session: Session) -> SlowWalks:
-    """German: a silent port up to the live check; English: a wrong key up to the check."""
+    """English: detection started on the encrypted meter's port; German: a missing port,
+    then the silent one, its live check started."""
     return session.browser.run(start_slow_walks, session)
 
 
 def start_slow_walks(session: Session) -> SlowWalks:
-    """Both walks up to their live check (in the browser's thread)."""
+    """Both walks up to their waiting (in the browser's thread)."""
+    english = session.person("en")
+    detected = open_add_integration(english, frontend_strings("en"), integration_strings("en"))
+    start_menu(detected, "detect")
+    connection_menu(detected, "serial")
+    serial_port_form(detected, session.encrypted_meter.path)
+    detected.wait_for(detected.strings["config"]["progress"]["detect_listen"])
+    english.shot("detecting", detected.surface)
+
     german = session.person("de")
     silent = open_add_integration(german, frontend_strings("de"), integration_strings("de"))
-    walk_to_live_check(silent, session.silent_port, key="")
-    english = session.person("en")
-    wrong = open_add_integration(english, frontend_strings("en"), integration_strings("en"))
-    walk_to_live_check(wrong, session.encrypted_meter.path, key=WRONG_KEY)
-    return SlowWalks(wrong, silent, time.monotonic())
-
-
-def walk_to_live_check(dialog: FlowDialog, port: str, key: str) -> None:
-    """Standard DSMR > serial port > enter manually > the path > the key: the check starts."""
-    standard_form(dialog, DSMR.title)
-    connection_menu(dialog, "serial")
-    serial_port_form(dialog)
-    serial_manual_form(dialog, port)
-    keys_form(dialog, key)
-    dialog.wait_for(dialog.strings["config"]["progress"]["probe"])
+    start_menu(silent, "standard")
+    standard_form(silent, "dsmr", has_key=False)
+    connection_menu(silent, "serial")
+    serial_port_form(silent, MISSING_PORT)
+    # The port is checked before anything listens: its error at once, not after a progress.
+    silent.assert_error("port_not_found", timeout=10)
+    port_again(silent, session.silent_port)
+    silent.wait_for(silent.strings["config"]["progress"]["probe"])
+    return SlowWalks(detected, silent)
 
 
 def test_simulated_meter_device_page_and_energy_dashboard(
@@ -210,36 +212,43 @@ def add_simulated_meter(session: Session) -> None:
     frontend = session.person("en")
     ui, strings = frontend_strings("en"), integration_strings("en")
     dialog = open_add_integration(frontend, ui, strings)
-    standard_form(dialog, DSMR.title)
-    frontend.shot("add-integration", dialog.surface)
-    connection_menu(dialog, "simulator")
-    live_check(dialog, timeout=5)
+    start_menu(dialog, "demo", shot="add-integration")
+    demo_form(dialog, "dsmr")
+    live_check(dialog, timeout=15)
     created = dialog.created()
     frontend.shot("meter-added", dialog.surface)
-    device = re.search(r"(\S+ E0025\d{11})", created)
-    assert device, created
+    meter_id = re.search(r"E0025\d{11}", created)
+    assert meter_id, created
     dialog.finish()
+    # The device's name (the maker and the id), as Home Assistant lists it.
+    device = device_name(session.home_assistant, meter_id.group())
 
-    sensors = device_page(frontend, device.group(1), strings)
+    sensors = device_page(frontend, device, strings)
     for key in NUMERIC_SENSORS:
         name = strings["entity"]["sensor"][key]["name"]
         assert NUMBER.match(sensors[name]), (name, sensors[name])
     frontend.shot("device-page")
 
-    energy_dashboard(frontend, ui, device.group(1), strings)
+    energy_dashboard(frontend, ui, device, strings)
     frontend.shot("energy-dashboard", frontend.page.locator("ha-energy-grid-settings"))
 
 
-def test_wrong_key_then_the_right_key(session: Session, slow_walks: SlowWalks) -> None:
-    """A wrong key: the error after the check; the right key: the meter is added."""
-    session.browser.run(wrong_key_then_the_right_key, slow_walks)
+def test_detected_wrong_key_then_the_right_key(session: Session, slow_walks: SlowWalks) -> None:
+    """Detection finds the encrypted meter and asks for its key; a wrong key: the error on
+    the key field, the key kept; the right key: the meter is added."""
+    session.browser.run(detected_wrong_key_then_the_right_key, slow_walks)
 
 
-def wrong_key_then_the_right_key(slow_walks: SlowWalks) -> None:
+def detected_wrong_key_then_the_right_key(slow_walks: SlowWalks) -> None:
     """The walk of the test above."""
-    dialog = slow_walks.wrong_key
-    text = dialog.assert_error("decryption_failed")
-    assert dialog.step("keys")["title"] in text, text  # on the keys form, where it is fixed
+    dialog = slow_walks.detected
+    detection(dialog, timeout=DETECTION, seen=True)  # seen when the walk started
+    shown = keys_form(dialog, WRONG_KEY)
+    # DSMR asks for no second key (the Smarty envelope's is public).
+    assert dialog.step("keys")["data"]["authentication_key"] not in shown, shown
+    text = dialog.assert_error("decryption_failed", timeout=LIVE_CHECK)
+    assert dialog.step("keys")["title"] in text, text  # on the key form, where it is fixed
+    assert typed_key(dialog).replace(" ", "").upper() == WRONG_KEY, "the key was not kept"
     dialog.frontend.shot("wrong-key", dialog.surface)
     keys_form(dialog, METER_KEY)
     live_check(dialog, timeout=LIVE_CHECK)
@@ -249,31 +258,42 @@ def wrong_key_then_the_right_key(slow_walks: SlowWalks) -> None:
 
 
 def test_silent_port_in_german(session: Session, slow_walks: SlowWalks) -> None:
-    """Every form in German, no English in them, the error about a silent port in German."""
+    """Every form in German, no English in them, the errors in German."""
     session.browser.run(silent_port_in_german, slow_walks)
 
 
 def silent_port_in_german(slow_walks: SlowWalks) -> None:
     """The walk of the test above."""
     dialog = slow_walks.silent_port
-    text = dialog.assert_error("no_data")
+    text = dialog.assert_error("no_data", timeout=LIVE_CHECK)
     dialog.frontend.shot("silent-port-de", dialog.surface)
     english = integration_strings("en")["config"]
-    assert set(dialog.seen) == {"user", "connection", "serial", "serial_manual", "keys"}
+    # Home Assistant 2026.x types the path in the port field: no manual path form.
+    assert set(dialog.seen) - {"serial_manual"} == {"user", "standard", "connection", "serial"}
     for step_id, shown in dialog.seen.items():
         assert not english_words(shown), (step_id, english_words(shown), shown)
         german = dialog.step(step_id)
         for key, label in english["step"][step_id].get("data", {}).items():
             if label != german["data"][key]:
                 assert label not in shown, (step_id, label)
-        leaked = {label for label in CODE_LABELS if label in shown}
-        assert leaked == KNOWN_ENGLISH.get(step_id, set()), (
-            f"{step_id}: English labels from code {leaked}, known {KNOWN_ENGLISH.get(step_id)}"
-        )
+        for key, label in english["step"][step_id].get("menu_options", {}).items():
+            if label != german["menu_options"][key]:
+                assert label not in shown, (step_id, label)
     assert english["error"]["no_data"] not in text
 
 
 # ---------------------------------------------------------------- pages of Home Assistant
+
+
+def device_name(home_assistant: HomeAssistant, meter_id: str) -> str:
+    """The name of the integration's device whose name has this meter id."""
+    names = home_assistant.api.render(
+        "{% for e in integration_entities('ch_smart_meter') %}"
+        "{{ device_attr(device_id(e), 'name') }}\n{% endfor %}"
+    ).splitlines()
+    matching = sorted({str(name) for name in names if meter_id in name})
+    assert len(matching) == 1, names
+    return matching[0]
 
 
 def device_page(frontend: Frontend, device_name: str, strings: dict[str, Any]) -> dict[str, str]:
@@ -307,18 +327,18 @@ def energy_dashboard(
     grid = "ui.panel.config.energy.grid."
     if grid + "add_connection" in ui:
         # Home Assistant 2026.x: one grid connection with import, export and power; each
-        # picker is a list item (import, export, then power once its type is chosen). Grid
-        # power is import minus export: positive while drawing, the "Standard" type.
+        # statistic picker opens a list, the first empty one is next (import, export, then
+        # power once its type is chosen). Grid power is import minus export: positive
+        # while drawing, the "Standard" type.
         frontend.page.get_by_role("button", name=ui[grid + "add_connection"]).click()
         dialog = frontend.page.locator("dialog-energy-grid-settings")
-        pickers = dialog.get_by_role("listitem")
         sensor = strings["entity"]["sensor"]
+        pickers = dialog.get_by_role("listitem")
         for index, key in enumerate(("energy_import", "energy_export", "net_power")):
             if key == "net_power":
                 dialog.get_by_role("radio", name=ui[grid + "dialog.type_standard"]).click()
-            pick_from_list(
-                frontend, dialog, pickers.nth(index), sensor[key]["name"], ui["ui.common.search"]
-            )
+            item = f"{sensor[key]['name']} {device_name}"
+            pick_from_list(frontend, dialog, ui, pickers.nth(index), item)
         save = dialog.get_by_role("button", name=ui["ui.common.save"])
         save.click()
         save.wait_for(state="hidden")
@@ -370,31 +390,34 @@ def pick(frontend: Frontend, dialog: Any, picker: Any, entity_id: str) -> None:
 
 
 def pick_from_list(
-    frontend: Frontend, dialog: Any, picker: Any, name: str, search_label: str
+    frontend: Frontend, dialog: Any, ui: dict[str, str], picker: Any, item: str
 ) -> None:
-    """A statistic picker of Home Assistant 2026.x: a list item that opens a list with a
-    search field; the sensor is picked by its name as listed (with the device's name)."""
+    """A statistic picker of Home Assistant 2026.x (a list item; the n-th while no list is
+    open): it opens a list with a search field; ``item`` is the sensor as listed (its
+    name, then the device's). Whether it was picked is read from the dialog's
+    accessibility tree while no list is open (the item shows once: in its picker)."""
+    name = " ".join(item.split(" ", 2)[:2])
+    search = dialog.get_by_placeholder(ui["ui.common.search"], exact=True).filter(visible=True)
     # The list renders again at every state change of the meter's sensors (every second),
     # which makes a mouse click miss now and then, and can drop the highlighted item: the
-    # keyboard picks the best match, again while the list stays open.
+    # keyboard picks the best match, tried again if nothing was picked.
     try:
-        picker.click()
-        # The picker's list opens inside the settings dialog, its search field first.
-        search = dialog.get_by_placeholder(search_label, exact=True).filter(visible=True).first
-        search.fill(name)
-        dialog.get_by_text(name, exact=True).filter(visible=True).first.wait_for()
-        for _ in range(5):
-            search.press("ArrowDown")
+        for _ in range(4):
+            if item in dialog.aria_snapshot():
+                return
+            picker.click()
+            search.first.fill(item)
+            dialog.get_by_text(name, exact=True).filter(visible=True).first.wait_for()
+            search.first.press("ArrowDown")
             frontend.page.keyboard.press("Enter")
             with contextlib.suppress(PlaywrightTimeoutError):
-                search.wait_for(state="hidden", timeout=2_000)
-                break
-            search.click()
-        until(
-            lambda: name in frontend.text(picker),
-            10,
-            f"the picker to show {name}",
-            lambda: frontend.text(picker),
-        )
+                search.first.wait_for(state="hidden", timeout=3_000)
+            if search.count():
+                search.first.press("Escape")
+                search.first.wait_for(state="hidden")
+            with contextlib.suppress(AssertionError):
+                until(lambda: item in dialog.aria_snapshot(), 5, f"{item} picked")
+        if item not in dialog.aria_snapshot():
+            raise AssertionError(f"{item} was not picked")
     except Exception as err:
-        raise AssertionError(f"picking {name}: {err}\n{dialog.aria_snapshot()}") from err
+        raise AssertionError(f"picking {item}: {err}\n{dialog.aria_snapshot()}") from err
