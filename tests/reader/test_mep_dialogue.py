@@ -441,8 +441,10 @@ def test_a_cycle_that_lost_a_message_gives_no_reading(
     # At the start of a capture too: no cycle before has shown that cycles read the clock.
     results = decode_lines(identification, lost_clock, fourth)
     assert readings(results) == [alone[3]]
-    # And at its end: a request whose answer the capture does not hold.
+    # And at its end: a request whose answer the capture does not hold, or a cycle whose
+    # energies read is not in it at all.
     assert readings(decode_lines(identification, first, fourth[:5])) == [alone[0]]
+    assert readings(decode_lines(identification, first, fourth[:4])) == [alone[0]]
 
 
 def test_a_retried_read_and_a_resent_request_lose_nothing() -> None:

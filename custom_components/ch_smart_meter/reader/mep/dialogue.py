@@ -25,8 +25,10 @@ each new request takes the next number, a 0x0C answer names the one it follows, 
 repeats it) or, at the end of the capture, a request still unanswered. A read whose answer
 was lost and that is asked again and answered within the cycle (the poller's retry) is no
 loss. A message lost between two cycles counts against the next one unless that one starts
-with its clock read; in a dialogue whose cycles read the clock, a cycle without one lost
-it. Lines that are not dialogue lines at all (no ``>`` or ``<``) are noise, not a loss.
+with its clock read. In a dialogue whose cycles read the clock, a cycle without one lost
+it, and one that ends without an answer to its energies read (a new cycle starts, or the
+capture ends) lost that. Lines that are not dialogue lines at all (no ``>`` or ``<``) are
+noise, not a loss.
 
 Keys: while no message of the capture has verified, a digest that does not match means a
 wrong key ("the MEP key is wrong"); once one has, a mismatch is a corrupted message.
@@ -87,6 +89,7 @@ class MepDialogueDecoder:
         self._lost = False
         # ... or the answers of these tables' reads (until asked again and answered).
         self._missing: set[int] = set()
+        self._answered: set[int] = set()  # tables whose read the open cycle got answered
         # The sequence number of the last verified request, and the one a new request
         # takes next (None: not known yet).
         self._last_sequence: int | None = None
@@ -244,6 +247,7 @@ class MepDialogueDecoder:
             return
         if asked is not None:
             self._missing.discard(asked.table)  # answered, or asked again and answered
+            self._answered.add(asked.table)
         if (error := answer.error()) is not None:
             self._reject(error, message, results)
             if not isinstance(error, RequestRefused):
@@ -277,7 +281,10 @@ class MepDialogueDecoder:
     def _end_cycle(self, results: list[DecodeResult]) -> None:
         gathered, self._gathered = self._gathered, Gathered()
         lost = self._lost or bool(self._missing)
+        if self._reads_clock and Table.BT23 not in self._answered:
+            lost = True  # the cycle's last read, the energies, was lost with its lines
         self._cycle_tables, self._lost, self._missing = set(), False, set()
+        self._answered = set()
         self._open = False
         if gathered.empty:
             return
