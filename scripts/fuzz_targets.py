@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,7 +27,17 @@ from custom_components.ch_smart_meter.reader.dlms.cipher import (  # noqa: E402
     SMARTY_AUTHENTICATION_KEY,
 )
 from custom_components.ch_smart_meter.reader.dsmr.telegram import DsmrDecoder  # noqa: E402
+from custom_components.ch_smart_meter.reader.kmp import codec as kmp_codec  # noqa: E402
+from custom_components.ch_smart_meter.reader.kmp import poller as kmp_poller  # noqa: E402
+from custom_components.ch_smart_meter.reader.kmp.codec import Command  # noqa: E402
+from custom_components.ch_smart_meter.reader.mep import message as mep_message  # noqa: E402
+from custom_components.ch_smart_meter.reader.mep.meter import (  # noqa: E402
+    Gathered,
+    MeterKnowledge,
+)
+from custom_components.ch_smart_meter.reader.mep.tables import Read  # noqa: E402
 from custom_components.ch_smart_meter.reader.model import Reading, Standard  # noqa: E402
+from custom_components.ch_smart_meter.reader.simulate import kmp_meter  # noqa: E402
 from custom_components.ch_smart_meter.reader.simulate.dlms_meters import (  # noqa: E402
     SimulatedDlmsMeter,
     create_dlms_source,
@@ -41,6 +52,11 @@ from custom_components.ch_smart_meter.reader.simulate.dsmr_telegram import (  # 
 )
 from custom_components.ch_smart_meter.reader.simulate.household import (  # noqa: E402
     HouseholdModel,
+)
+from custom_components.ch_smart_meter.reader.simulate.kmp_meter import KmpMeter  # noqa: E402
+from custom_components.ch_smart_meter.reader.simulate.mep_meter import (  # noqa: E402
+    DEMO_MBK,
+    MepSource,
 )
 from custom_components.ch_smart_meter.reader.simulate.meters import dsmr as dsmr_meter  # noqa: E402
 from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions  # noqa: E402
@@ -60,6 +76,8 @@ class Link(StrEnum):
     DSMR = "dsmr"  # a telegram (CRC-16/ARC, none on DSMR 2.2/3) or a Smarty envelope (GCM)
     DLMS = "dlms"  # HDLC frames (CRC-16/X.25), M-Bus long frames (8-bit sum), raw APDUs
     LINE = "line"  # a CH-SMR message: no checksum
+    KMP = "kmp"  # a KMP answer: byte stuffing and CRC-16/XMODEM
+    MEP = "mep"  # MEP answers written as '< hex' lines: the 8-byte keyed MEP digest
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,10 @@ class Unit:
     options: DecoderOptions | None = None  # captures carry their own keys
     absurd: bool = False
     name: str = ""
+    # What a polled meter's dialogue says before its readings (the identification
+    # exchanges): fed undamaged at the start of every stream and before a unit decoded
+    # alone, so that each unit stands alone; the same for every unit of a target.
+    context: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -85,10 +107,14 @@ class Target:
     key: bytes | None = None
     authentication_key: bytes | None = None
     authenticated: bool = False  # an AES-GCM tag protects every unit
-    # Units are framed outside the byte stream (CH-SMR: one MQTT message each): damage
+    # Units are framed outside the byte stream (CH-SMR: one MQTT message each; MEP: the
+    # lines of a capture, a cut line ending where the capture's next line starts): damage
     # stays inside its unit, each unit and each garbage run ends with this.
     separator: bytes = b""
     captures: bool = False  # units are real captures: a damaged copy, then the original
+    # Bytes that start, end or escape this format's frames, mixed into the garbage between
+    # units (besides the other formats' start bytes).
+    frame_bytes: bytes = b""
 
 
 def _moments(count: int, interval: float) -> Iterator[datetime]:
@@ -181,6 +207,82 @@ def _dlms_units(
             units.append(Unit(push.frames, absurd=True))
         else:
             units.append(Unit(meter.push_at(moment).frames))
+    return units
+
+
+def _kmp_units(seed: int) -> list[Unit]:
+    """GetRegister exchanges of the poller's steady cycle with a simulated Kamstrup meter,
+    after its GetSerialNo and GetType exchanges (the context: the meter id and model)."""
+    meter = KmpMeter(SourceOptions(seed=seed))
+    context = b""
+    for command in (Command.GET_SERIAL, Command.GET_TYPE):
+        request = kmp_codec.request(command)
+        context += request + meter.respond(request, START)
+    steps = kmp_poller.steady_cycle()
+    rng = random.Random(f"{seed}/absurd")
+    units = []
+    for index, moment in enumerate(_moments(POOL, 5.0)):
+        step = steps[index % len(steps)]
+        if rng.random() < ABSURD_SHARE:
+            answer = _absurd_kmp(step.registers, rng)
+            units.append(Unit((step.request, answer), absurd=True, context=context))
+        else:
+            answer = meter.respond(step.request, moment)
+            units.append(Unit((step.request, answer), context=context))
+    return units
+
+
+def _absurd_kmp(registers: tuple[int, ...], rng: random.Random) -> bytes:
+    """A valid GetRegister answer with values at the edges of what the format holds."""
+    data = bytearray()
+    for register in registers:
+        fmt = kmp_meter.FORMATS[register]
+        decimals = rng.choice((0, fmt.decimals, 9))
+        value = Decimal(rng.choice((0, 1, 2**32 - 1, 10**12))).scaleb(-decimals)
+        value = -value if rng.random() < 0.2 else value
+        data += register.to_bytes(2, "big") + bytes((fmt.unit,))
+        data += kmp_meter.number(value, decimals, fmt.length)
+    return kmp_meter.answer_frame(Command.GET_REGISTER, bytes(data))
+
+
+def _mep_exchange(
+    source: MepSource, read: Read, sequence: int, moment: datetime, *, encrypt: bool
+) -> tuple[bytes, bytes, bytes]:
+    """One read as a dialogue's two lines, and the answer's table data (b"" if refused)."""
+    sent = mep_message.seal(
+        source.key,
+        mep_message.read_body(read.table, read.offset, read.length, sequence),
+        encrypt=encrypt,
+    )
+    answer = source.respond(sent.wire, moment)
+    opened = mep_message.open_answer(source.key, sent, answer)
+    data = opened.data if opened.code == mep_message.ResponseCode.OK else b""
+    return f"> {sent.wire.hex()}\n".encode(), f"< {answer.hex(' ')}\n".encode(), data
+
+
+def _mep_units(seed: int, *, model: str | None = None, encrypt: bool = False) -> list[Unit]:
+    """Reading cycles (BT52, BT28, BT23) of a simulated NES meter, after the dialogue's
+    identification reads (the context: the meter id and register layout), asked as the
+    poller asks: each request with the next sequence number."""
+    source = MepSource(SourceOptions(seed=seed, model=model))
+    sequence = source.sequence
+    knowledge = MeterKnowledge()
+    context = bytearray()
+    while reads := knowledge.identification_reads():
+        sequence += 1
+        ask, answer, data = _mep_exchange(source, reads[0], sequence, START, encrypt=encrypt)
+        context += ask + answer
+        if data:
+            knowledge.learn(reads[0], data, Gathered())
+        else:
+            knowledge.give_up(reads[0])
+    units = []
+    for moment in _moments(POOL, 10.0):
+        lines: list[bytes] = []
+        for read in knowledge.cycle_reads():
+            sequence += 1
+            lines += _mep_exchange(source, read, sequence, moment, encrypt=encrypt)[:2]
+        units.append(Unit(tuple(lines), context=bytes(context)))
     return units
 
 
@@ -309,5 +411,34 @@ TARGETS: tuple[Target, ...] = (
         captures=True,
     ),
     Target("ch-smr", Standard.CH_SMR, Link.LINE, _chsmr_units, separator=b"\n"),
+    Target(
+        "kmp",
+        Standard.KMP,
+        Link.KMP,
+        _kmp_units,
+        interval=5.0,
+        baud=9600,
+        frame_bytes=b"\x40\x80\x0d\x1b\x06",
+    ),
+    Target(
+        "mep",
+        Standard.MEP,
+        Link.MEP,
+        _mep_units,
+        baud=9600,
+        key=DEMO_MBK,
+        separator=b"\n",
+        frame_bytes=b"<> 0123456789abcdef#:-",
+    ),
+    Target(
+        "mep-rc4-ct",
+        Standard.MEP,
+        Link.MEP,
+        lambda seed: _mep_units(seed, model="nes-ct", encrypt=True),
+        baud=9600,
+        key=DEMO_MBK,
+        separator=b"\n",
+        frame_bytes=b"<> 0123456789abcdef#:-",
+    ),
 )
 BY_NAME = {target.name: target for target in TARGETS}

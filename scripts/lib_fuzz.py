@@ -6,8 +6,10 @@
     scripts/fuzz --only NAME      only the targets whose name contains NAME
     scripts/fuzz --replay NAME:N  stream N of target NAME again, result by result
 
-A *case* is one unit (a telegram, a push with all its frames, a CH-SMR message) fed to a
-decoder inside a stream of units of the same meter. Half of the units of a stream are
+A *case* is one unit (a telegram, a push with all its frames, a CH-SMR message, a KMP
+GetRegister request and answer, a MEP reading cycle's lines) fed to a decoder inside a
+stream of units of the same meter; a polled meter's stream starts with its identification
+exchanges, undamaged (the unit's context). Half of the units of a stream are
 damaged, each by one mutation (bit flips, inserted or deleted bytes, a cut, a duplicated
 or dropped frame, segments or blocks in another order, the tail of the next push in place
 of its own); random garbage lies between some units; some units are valid frames with
@@ -30,6 +32,7 @@ one entry there.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import multiprocessing
@@ -61,6 +64,8 @@ from fuzz_targets import (
 )
 
 from custom_components.ch_smart_meter.reader.crc import crc16_arc, crc16_x25
+from custom_components.ch_smart_meter.reader.errors import FrameError
+from custom_components.ch_smart_meter.reader.kmp import codec as kmp_codec
 from custom_components.ch_smart_meter.reader.model import (
     DecodeResult,
     Reading,
@@ -136,12 +141,13 @@ def _mutate(rng: random.Random, frames: list[bytes], kind: Mutation) -> list[byt
 _START_BYTES = b"/!\r\n\x7e\xa0\x68\xdb\x08\x0f\xe6\xe7\x00\xe0\x16"
 
 
-def _garbage(rng: random.Random) -> bytes:
-    """Noise between frames: random bytes, or bytes that look like frame starts."""
+def _garbage(rng: random.Random, frame_bytes: bytes = b"") -> bytes:
+    """Noise between frames: random bytes, or bytes that look like frame starts (of every
+    format, and ``frame_bytes``: the target's own)."""
     size = rng.randint(1, 40)
     if rng.random() < 0.5:
         return rng.randbytes(size)
-    return bytes(rng.choice(_START_BYTES) for _ in range(size))
+    return bytes(rng.choice(_START_BYTES + frame_bytes) for _ in range(size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,9 +181,25 @@ def _decoder(target: Target, unit: Unit, arrival: Callable[[], float] | None = N
     return get_spec(target.standard).create_decoder(_options(target, unit, arrival))
 
 
+_PRIMED: dict[tuple[str, bytes, DecoderOptions | None], tuple[Any, list[DecodeResult]]] = {}
+
+
+def _primed(target: Target, unit: Unit) -> tuple[Any, list[DecodeResult]]:
+    """A decoder that has been fed the unit's context, and what the context gave (a copy
+    of one made once: a polled meter's identification costs many digests)."""
+    if not unit.context:
+        return _decoder(target, unit), []
+    key = (target.name, unit.context, unit.options)
+    if key not in _PRIMED:
+        decoder = _decoder(target, unit)
+        _PRIMED[key] = (decoder, decoder.feed(unit.context))
+    decoder, results = _PRIMED[key]
+    return copy.deepcopy(decoder), list(results)
+
+
 def _decode_alone(target: Target, unit: Unit) -> list[DecodeResult]:
-    decoder = _decoder(target, unit)
-    return decoder.feed(b"".join(unit.frames) + target.separator) + decoder.flush()
+    decoder, results = _primed(target, unit)
+    return results + decoder.feed(b"".join(unit.frames) + target.separator) + decoder.flush()
 
 
 @dataclass(frozen=True)
@@ -332,6 +354,19 @@ def explain(target: Target, reading: Reading, originals: set[bytes]) -> str:
         ):
             return "CRC-16/ARC (DSMR) matched a damaged telegram"
         return ""
+    if target.link is Link.KMP:
+        if frame in originals:
+            return ""  # an undamaged answer gave another reading
+        try:
+            kmp_codec.decode_frame(frame)
+        except FrameError:
+            return ""  # a frame that fails its own checks was taken
+        return "CRC-16/XMODEM (KMP) matched a damaged frame"
+    if target.link is Link.MEP:
+        sent = {_mep_message(line) for line in originals}
+        if all(message in sent for message in _mep_messages(frame)):
+            return ""  # undamaged answers gave another reading
+        return "MEP digest (8 bytes, keyed) matched a damaged answer"
     if target.authenticated:
         return ""  # the GCM tag verified
     parts = _split_link_frames(frame)
@@ -344,6 +379,24 @@ def explain(target: Target, reading: Reading, originals: set[bytes]) -> str:
     if any(kind == "hdlc-s" for kind, _ in parts):
         return "HDLC S-bit segments recombined (they carry no sequence number)"
     return ""
+
+
+def _mep_message(line: bytes) -> bytes:
+    """The message of a dialogue line (``> hex`` or ``< hex``); b"" for other lines."""
+    try:
+        return bytes.fromhex(line[1:].decode("ascii"))
+    except ValueError:
+        return b""
+
+
+def _mep_messages(frame: bytes) -> list[bytes]:
+    """A MEP reading's frame as the answers it was made of (each starts with its length)."""
+    messages, pos = [], 0
+    while pos + 2 <= len(frame):
+        end = pos + 2 + int.from_bytes(frame[pos : pos + 2], "big")
+        messages.append(frame[pos:end])
+        pos = end
+    return messages
 
 
 def _fcs_ok(frame: bytes) -> bool:
@@ -363,7 +416,7 @@ def _pieces(target: Target, wires: list[list[bytes]], rng: random.Random) -> lis
         if target.separator:
             pieces.append(Piece(moment, target.separator))
         if rng.random() < 0.3:
-            pieces.append(Piece(moment, _garbage(rng) + target.separator))
+            pieces.append(Piece(moment, _garbage(rng, target.frame_bytes) + target.separator))
     return pieces
 
 
@@ -428,6 +481,10 @@ def run_stream(name: str, seed: int, number: int, stats: Stats, *, verbose: bool
     decoder = _decoder(target, units[0], clock)
     results: list[DecodeResult] = []
     try:
+        if units[0].context:  # the dialogue's identification, a unit's time before it
+            if clock is not None:
+                clock.now = 1000.0 - target.interval
+            results += decoder.feed(units[0].context)
         for count, piece in enumerate(_chunks(_pieces(target, wires, rng), mode, rng)):
             if clock is not None:
                 clock.now = 1000.0 + piece.at
@@ -525,7 +582,7 @@ def _replayed(results: list[DecodeResult], unit: Unit) -> bool:
 
 def _raw(unit: Unit) -> bool:
     """An APDU without link layer (a captured .llcpdu)."""
-    return unit.frames[0][:1] not in (b"\x7e", b"\x68", b"/", b"\xdb", b"{")
+    return unit.frames[0][:1] not in (b"\x7e", b"\x68", b"/", b"\xdb", b"{", b"\x80", b">")
 
 
 def _split_everywhere(target: Target, unit: Unit | None, stats: Stats) -> None:
@@ -535,9 +592,9 @@ def _split_everywhere(target: Target, unit: Unit | None, stats: Stats) -> None:
     wire = b"".join(unit.frames)
     reference = [_describe(r) for r in _decode_alone(target, unit)]
     for cut in range(1, len(wire)):
-        decoder = _decoder(target, unit)
+        decoder, results = _primed(target, unit)
         try:
-            results = decoder.feed(wire[:cut]) + decoder.feed(wire[cut:]) + decoder.flush()
+            results += decoder.feed(wire[:cut]) + decoder.feed(wire[cut:]) + decoder.flush()
         except Exception:
             stats.escaped += 1
             continue
@@ -697,6 +754,17 @@ WHAT_IS_CAUGHT = {
     "8-bit sum (M-Bus) matched a damaged frame": (
         "M-Bus long frames: an 8-bit sum catches one damaged byte, not two changes that "
         "cancel nor bytes in another order; other damage passes about 1 time in 256."
+    ),
+    "CRC-16/XMODEM (KMP) matched a damaged frame": (
+        "KMP answers: byte stuffing keeps start and stop bytes out of a frame, and "
+        "CRC-16/XMODEM over the unstuffed body catches every burst of up to 16 bits and any "
+        "three flipped bits; other damage that still frames passes 1 time in 65,536."
+    ),
+    "MEP digest (8 bytes, keyed) matched a damaged answer": (
+        "MEP answers: the 8-byte digest keyed with the MBK runs over the request and the "
+        "answer, so a damaged, foreign or misplaced answer fails it (not a cryptographic "
+        "MAC, but 64 bits against random damage); a line is taken only when its length "
+        "field matches too."
     ),
     "no checksum: DSMR 2.2/3 telegram": (
         "DSMR 2.2/3 has no CRC: damage that leaves a well-formed line gives a wrong value; "

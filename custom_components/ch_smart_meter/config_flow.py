@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import serialx
 import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -45,7 +43,6 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlow,
 )
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import callback
@@ -69,31 +66,26 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.loader import async_get_integration
 
 from . import detect_flow
-from .chsmr_flow import ChSmrConfigFlowMixin, source_option_fields
+from .chsmr_flow import ChSmrConfigFlowMixin
 from .const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_ENCRYPTION_KEY,
-    CONF_LOW_TARIFF,
     CONF_PARITY,
-    CONF_POLL_INTERVAL,
-    CONF_PROFILE,
     CONF_STANDARD,
     CONF_STOPBITS,
     CONF_UPDATE_INTERVAL,
     CONF_URL,
-    DEFAULT_LOW_TARIFF,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     LOGGER,
-    MAX_POLL_INTERVAL,
-    MAX_UPDATE_INTERVAL,
-    PROFILE_AUTO,
 )
 from .data import ChSmartMeterConfigEntry, ChSmartMeterData
 from .entry_data import decoder_options_from_data, serial_settings_data, serial_settings_from_data
 from .mqtt_link import mqtt_module
+from .options_flow import ChSmartMeterOptionsFlow
+from .ports import same_device, scan_serial_ports, stable_path
 from .reader.detect import Detection, NothingDetected, Progress, detect
 from .reader.dlms.decoder import SWAPPED_KEYS_NOTICE
 from .reader.errors import (
@@ -122,9 +114,7 @@ from .reader.transport import (
     url_scheme,
 )
 from .reauth_flow import ReauthFlowMixin
-from .republish_flow import RepublishOptionsFlowMixin
 
-SERIAL_BY_ID: Final = "/dev/serial/by-id"
 CONF_SERIAL_PRESET: Final = "serial_preset"
 # "My grid operator gave me a key": the keys step comes before the check.
 CONF_HAS_KEY: Final = "has_key"
@@ -146,67 +136,6 @@ STOPBITS: Final = {"1": 1.0, "2": 2.0}
 # Home Assistant 2026.5 and later have a serial port selector (its own port list with the
 # adapters' names and manual entry); older versions get this integration's list.
 SERIAL_PORT_SELECTOR: Any = getattr(selector, "SerialPortSelector", None)
-
-
-@dataclass(frozen=True, slots=True)
-class SerialPort:
-    """A serial port as the port list shows it."""
-
-    path: str  # its stable /dev/serial/by-id name when it has one
-    label: str
-    usb: bool  # a USB adapter (not a built-in UART)
-
-
-def _by_id_links() -> dict[str, str]:
-    """The /dev/serial/by-id names, by the device they point to. Blocking (file system)."""
-    by_id: dict[str, str] = {}
-    if os.path.isdir(SERIAL_BY_ID):
-        for name in sorted(os.listdir(SERIAL_BY_ID)):
-            path = os.path.join(SERIAL_BY_ID, name)
-            by_id.setdefault(os.path.realpath(path), path)
-    return by_id
-
-
-def scan_serial_ports() -> list[SerialPort]:
-    """Serial ports, USB adapters first by their stable /dev/serial/by-id names, each with
-    its description and serial number. Blocking (file system and sysfs): run it in the
-    executor."""
-    by_id = _by_id_links()
-    ports: dict[str, SerialPort] = {}
-    for port in serialx.list_serial_ports():
-        device = str(port.device)
-        stable = by_id.get(os.path.realpath(device), device)
-        # serialx names the USB product; other port listings have a description only.
-        product = port.product if hasattr(port, "product") else getattr(port, "description", None)
-        manufacturer = getattr(port, "manufacturer", None)
-        if manufacturer and product and manufacturer.lower() not in product.lower():
-            product = f"{manufacturer} {product}"
-        details = ", ".join(
-            str(part) for part in (product, getattr(port, "serial_number", None)) if part
-        )
-        label = f"{stable} ({details})" if details else stable
-        usb = getattr(port, "vid", None) is not None or stable != device
-        ports[stable] = SerialPort(stable, label, usb)
-    for path in by_id.values():
-        ports.setdefault(path, SerialPort(path, path, True))
-    return sorted(ports.values(), key=lambda port: (not port.usb, port.path))
-
-
-def stable_path(device: str) -> str:
-    """The /dev/serial/by-id name of a device, if it has one. Blocking (file system)."""
-    return _by_id_links().get(os.path.realpath(device), device)
-
-
-def _same_device(url: str, others: list[str]) -> bool:
-    """Whether a local device path names the same device as one of ``others`` (a by-id
-    link and the device it points to). Blocking (file system)."""
-    if url_scheme(normalize_url(url)) is not None:
-        return False
-    real = os.path.realpath(url)
-    return any(
-        url_scheme(normalize_url(other)) is None and os.path.realpath(other) == real
-        for other in others
-    )
 
 
 def _standard_selector(standards: list[Standard]) -> SelectSelector:
@@ -571,7 +500,7 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ReauthFlowMixin, ConfigFlow, 
             if entry.data.get(CONF_URL)
         ]
         same: bool = bool(others) and await self.hass.async_add_executor_job(
-            _same_device, url, others
+            same_device, url, others
         )
         if same:
             raise AbortFlow("already_configured")
@@ -1025,79 +954,3 @@ class ChSmartMeterConfigFlow(ChSmrConfigFlowMixin, ReauthFlowMixin, ConfigFlow, 
     ) -> ConfigFlowResult:
         """The user has read that the keys were swapped: create (or update) the entry."""
         return await self.async_step_finish()
-
-
-class ChSmartMeterOptionsFlow(RepublishOptionsFlowMixin, OptionsFlow):
-    """Tunables: how often sensors are written, and the meter profile for DLMS standards."""
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form with every option."""
-        options = self.config_entry.options
-        if user_input is not None:
-            values = dict(user_input)
-            values[CONF_UPDATE_INTERVAL] = int(values[CONF_UPDATE_INTERVAL])
-            if CONF_POLL_INTERVAL in values:
-                values[CONF_POLL_INTERVAL] = float(values[CONF_POLL_INTERVAL])
-            values[CONF_LOW_TARIFF] = int(values[CONF_LOW_TARIFF])
-            # Then the CH-SMR republisher (republish_flow.py), which saves.
-            return await self.async_continue_to_republisher({**options, **values})
-        fields: dict[vol.Marker, Any] = {
-            vol.Required(
-                CONF_UPDATE_INTERVAL,
-                default=options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL),
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=0,
-                    max=MAX_UPDATE_INTERVAL,
-                    step=1,
-                    unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
-                )
-            )
-        }
-        try:
-            spec: StandardSpec | None = get_spec(self.config_entry.data[CONF_STANDARD])
-        except (KeyError, ValueError):
-            spec = None
-        if spec is not None and spec.polled:
-            fields[
-                vol.Required(
-                    CONF_POLL_INTERVAL, default=options.get(CONF_POLL_INTERVAL, spec.interval)
-                )
-            ] = NumberSelector(
-                NumberSelectorConfig(
-                    min=spec.min_poll_interval,
-                    max=MAX_POLL_INTERVAL,
-                    step=1,
-                    unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
-                )
-            )
-        profiles = spec.profiles if spec is not None else ()
-        if profiles:
-            choices = [SelectOptionDict(value=PROFILE_AUTO, label=PROFILE_AUTO)]
-            choices += [
-                SelectOptionDict(value=profile.id, label=profile.title) for profile in profiles
-            ]
-            fields[vol.Required(CONF_PROFILE, default=options.get(CONF_PROFILE, PROFILE_AUTO))] = (
-                SelectSelector(
-                    SelectSelectorConfig(
-                        options=choices,
-                        mode=SelectSelectorMode.DROPDOWN,
-                        translation_key=CONF_PROFILE,
-                    )
-                )
-            )
-        fields[
-            vol.Required(
-                CONF_LOW_TARIFF, default=str(options.get(CONF_LOW_TARIFF, DEFAULT_LOW_TARIFF))
-            )
-        ] = SelectSelector(
-            SelectSelectorConfig(
-                options=["1", "2"],
-                mode=SelectSelectorMode.LIST,
-                translation_key=CONF_LOW_TARIFF,
-            )
-        )
-        fields.update(source_option_fields(self.config_entry))  # CH-SMR source units
-        return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))

@@ -28,6 +28,7 @@ import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigFlow, ConfigFlowResult
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
+from . import detect_flow
 from .const import (
     CONF_ACCEPTED_METER_ID,
     CONF_AUTHENTICATION_KEY,
@@ -49,10 +50,6 @@ from .reader.session import PROBE_ERRORS, probe, probe_timeout
 from .reader.spec import StandardSpec
 from .reader.standards import get_spec
 
-# The check's progress step lasts at least this long. The frontend subscribes to the end of
-# a progress step only once it shows the step, and misses an end that came sooner: a port
-# that failed at once left the dialog on its progress text for good (issue #12).
-PROGRESS_FLOOR: Final = 1.0
 # Shown when the check failed in an unexpected way (the log has the details).
 ERROR_UNKNOWN: Final = "unknown"
 NOTHING: Final = "-"
@@ -210,29 +207,24 @@ class ReauthFlowMixin(ConfigFlow):
         """The first reading with the new keys, or the check's error (after the floor)."""
         spec = self._reauth_state.spec
         entry = self._get_reauth_entry()
-        loop = asyncio.get_running_loop()
-        floor = loop.time() + PROGRESS_FLOOR
         timeout = probe_timeout(spec)
         # The loaded entry reads the port: it lets go while the check listens.
         runtime = getattr(entry, "runtime_data", None)
         holder: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
         if entry.state is ConfigEntryState.LOADED and isinstance(runtime, ChSmartMeterData):
             holder = runtime.source.paused()
-        try:
-            # A safety net around the check's own timeout: the flow must never hang.
-            async with asyncio.timeout(timeout + 10), holder:
-                reading = await probe(
+        # A safety net around the check's own timeout: the flow must never hang.
+        async with asyncio.timeout(timeout + 10), holder:
+            return await detect_flow.at_least(
+                detect_flow.MIN_PROGRESS_SECONDS,
+                probe(
                     data[CONF_URL],
                     spec,
                     decoder_options_from_data(data, entry.options),
                     serial=serial_settings_from_data(data, spec),
                     timeout=timeout,
-                )
-        except Exception:
-            await asyncio.sleep(max(0.0, floor - loop.time()))
-            raise
-        await asyncio.sleep(max(0.0, floor - loop.time()))
-        return reading
+                ),
+            )
 
     async def async_step_reauth_end(
         self, user_input: dict[str, Any] | None = None

@@ -21,7 +21,8 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ch_smart_meter import config_flow, detect_flow
+from custom_components.ch_smart_meter import detect_flow
+from custom_components.ch_smart_meter import ports as port_list
 from custom_components.ch_smart_meter.const import (
     CONF_BAUDRATE,
     CONF_BYTESIZE,
@@ -265,8 +266,8 @@ async def meter_on_by_id_pty(
     ports = [SimpleNamespace(device=output.path, description="FT232R USB UART")]
     try:
         with (
-            patch.object(config_flow, "SERIAL_BY_ID", str(by_id)),
-            patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+            patch.object(port_list, "SERIAL_BY_ID", str(by_id)),
+            patch.object(port_list.serialx, "list_serial_ports", return_value=ports),
         ):
             yield output.path, by_id / by_id_name
     finally:

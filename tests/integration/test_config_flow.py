@@ -29,7 +29,8 @@ from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ch_smart_meter import config_flow, detect_flow
+from custom_components.ch_smart_meter import config_flow, detect_flow, options_flow
+from custom_components.ch_smart_meter import ports as port_list
 from custom_components.ch_smart_meter.const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -754,7 +755,7 @@ async def test_options_profile(hass: HomeAssistant) -> None:
     )
     entry = MockConfigEntry(domain=DOMAIN, unique_id=METER_ID, data=entry_data("/dev/x"))
     entry.add_to_hass(hass)
-    with patch.object(config_flow, "get_spec", return_value=profiled):
+    with patch.object(options_flow, "get_spec", return_value=profiled):
         result = await hass.config_entries.options.async_init(entry.entry_id)
     options = result["data_schema"].schema[CONF_PROFILE].config["options"]
     assert [option["value"] for option in options] == ["auto", "lg_e450"]
@@ -809,11 +810,11 @@ def test_port_list_without_by_id(tmp_path: Path) -> None:
     """Without /dev/serial/by-id the device names are offered as they are."""
     ports = [SimpleNamespace(device="/dev/ttyUSB7", description=None)]
     with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path / "missing")),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+        patch.object(port_list, "SERIAL_BY_ID", str(tmp_path / "missing")),
+        patch.object(port_list.serialx, "list_serial_ports", return_value=ports),
     ):
-        assert config_flow.scan_serial_ports() == [
-            config_flow.SerialPort("/dev/ttyUSB7", "/dev/ttyUSB7", usb=False)
+        assert port_list.scan_serial_ports() == [
+            port_list.SerialPort("/dev/ttyUSB7", "/dev/ttyUSB7", usb=False)
         ]
 
 
@@ -821,11 +822,11 @@ def test_port_list_by_id_only(tmp_path: Path) -> None:
     """A by-id link whose device serialx does not list is still offered."""
     (tmp_path / "usb-X-if00").symlink_to(os.devnull)
     with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path)),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=[]),
+        patch.object(port_list, "SERIAL_BY_ID", str(tmp_path)),
+        patch.object(port_list.serialx, "list_serial_ports", return_value=[]),
     ):
         path = str(tmp_path / "usb-X-if00")
-        assert config_flow.scan_serial_ports() == [config_flow.SerialPort(path, path, usb=True)]
+        assert port_list.scan_serial_ports() == [port_list.SerialPort(path, path, usb=True)]
 
 
 def test_port_list_names_adapters_first(tmp_path: Path) -> None:
@@ -850,14 +851,14 @@ def test_port_list_names_adapters_first(tmp_path: Path) -> None:
         ),
     ]
     with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path)),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+        patch.object(port_list, "SERIAL_BY_ID", str(tmp_path)),
+        patch.object(port_list.serialx, "list_serial_ports", return_value=ports),
     ):
-        found = config_flow.scan_serial_ports()
+        found = port_list.scan_serial_ports()
     by_id = str(tmp_path / "usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0")
     assert found == [
-        config_flow.SerialPort(by_id, f"{by_id} (FTDI FT232R USB UART, A1B2C3)", usb=True),
-        config_flow.SerialPort("/dev/ttyS0", "/dev/ttyS0", usb=False),
+        port_list.SerialPort(by_id, f"{by_id} (FTDI FT232R USB UART, A1B2C3)", usb=True),
+        port_list.SerialPort("/dev/ttyS0", "/dev/ttyS0", usb=False),
     ]
 
 
@@ -868,8 +869,8 @@ async def test_no_port_preselected_without_exactly_one_adapter(
     entry): the port field opens empty."""
     ports = [SimpleNamespace(device="/dev/ttyS0", description=None)]
     with (
-        patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path / "missing")),
-        patch.object(config_flow.serialx, "list_serial_ports", return_value=ports),
+        patch.object(port_list, "SERIAL_BY_ID", str(tmp_path / "missing")),
+        patch.object(port_list.serialx, "list_serial_ports", return_value=ports),
     ):
         result = await _menu(hass, await _start(hass), "serial")
     key = next(key for key in result["data_schema"].schema if str(key) == CONF_PORT)

@@ -32,6 +32,7 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ch_smart_meter import config_flow, detect_flow
+from custom_components.ch_smart_meter import ports as port_list
 from custom_components.ch_smart_meter.const import (
     CONF_AUTHENTICATION_KEY,
     CONF_BAUDRATE,
@@ -369,7 +370,7 @@ def by_id_dir(tmp_path: Path) -> Generator[Path]:
     """A /dev/serial/by-id of this test's own."""
     folder = tmp_path / "by-id"
     folder.mkdir()
-    with patch.object(config_flow, "SERIAL_BY_ID", str(folder)):
+    with patch.object(port_list, "SERIAL_BY_ID", str(folder)):
         yield folder
 
 

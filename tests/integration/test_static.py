@@ -330,6 +330,7 @@ def test_translations_cover_the_code() -> None:
     # The CH-SMR steps (issue #4) live in chsmr_flow.py and republish_flow.py.
     chsmr_source = (INTEGRATION / "chsmr_flow.py").read_text(encoding="utf-8")
     chsmr_source += (INTEGRATION / "republish_flow.py").read_text(encoding="utf-8")
+    chsmr_source += (INTEGRATION / "options_flow.py").read_text(encoding="utf-8")
     # The reauthentication (issue #12) lives in reauth_flow.py.
     reauth_source = (INTEGRATION / "reauth_flow.py").read_text(encoding="utf-8")
     reauth_forms = {"reauth_confirm", "reauth_key_required", "reauth_mep_key"}

@@ -15,7 +15,7 @@ import io
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -28,10 +28,22 @@ from custom_components.ch_smart_meter.reader.errors import (
     KeyRequired,
     MalformedFrame,
     RequestRefused,
+    TruncatedFrame,
 )
 from custom_components.ch_smart_meter.reader.mep.dialogue import MepDialogueDecoder
-from custom_components.ch_smart_meter.reader.mep.meter import DEFAULT_LAYOUT_NOTICE
+from custom_components.ch_smart_meter.reader.mep.message import (
+    ResponseCode,
+    open_answer,
+    read_body,
+    seal,
+)
+from custom_components.ch_smart_meter.reader.mep.meter import (
+    DEFAULT_LAYOUT_NOTICE,
+    Gathered,
+    MeterKnowledge,
+)
 from custom_components.ch_smart_meter.reader.mep.poller import MepPoller
+from custom_components.ch_smart_meter.reader.mep.tables import Read
 from custom_components.ch_smart_meter.reader.model import (
     DecodeResult,
     Reading,
@@ -115,27 +127,27 @@ def test_without_a_key_nothing_is_trusted() -> None:
 
 def test_malformed_lines_and_noise() -> None:
     good = example_dialogue().splitlines()
-    text = "\n".join(
-        [
-            "# a comment",
-            "",
-            "hello",
-            "> zz",
-            "> 0005 3f",
-            "< 0000",  # an alert sequence
-            good[1],  # an answer without its request
-            *good,
-        ]
-    )
+    broken = [
+        "> zz",
+        "> 0005 3f",
+        "< 0000",  # an alert sequence
+        good[1],  # an answer without its request
+    ]
+    text = "\n".join(["# a comment", "", "hello", *good, *broken])
     results = decode(text, bytes.fromhex(GUIDE_KEY))
     errors = [(r.position, type(r.error)) for r in rejected(results)]
     assert errors == [
         ("line 3", MalformedFrame),
-        ("line 4", MalformedFrame),
-        ("line 5", MalformedFrame),
-        ("line 7", MalformedFrame),
+        ("line 8", MalformedFrame),
+        ("line 9", MalformedFrame),
+        ("line 11", MalformedFrame),
     ]
     assert len(readings(results)) == 1
+    # Before a cycle without clock read, a broken request may have been one of its reads.
+    results = decode("\n".join(["hello", *broken, *good]), bytes.fromhex(GUIDE_KEY))
+    assert readings(results) == []
+    assert isinstance(results[-1], RejectedFrame)
+    assert isinstance(results[-1].error, TruncatedFrame)
 
 
 def test_a_corrupted_answer_after_good_ones_is_corruption_not_a_wrong_key() -> None:
@@ -253,11 +265,6 @@ def test_a_recorded_rc4_dialogue_and_a_ct_meter() -> None:
 def test_refused_reads_are_reported(recorded: tuple[list[Reading], Recorder]) -> None:
     source = create_source(Standard.MEP, SourceOptions(seed=11))
     assert isinstance(source, MepSource)
-    from custom_components.ch_smart_meter.reader.mep.message import (  # noqa: PLC0415
-        read_body,
-        seal,
-    )
-
     sent = seal(DEMO_MBK, read_body(0x0999, 0, 4, source.sequence + 1))
     answer = source.respond(sent.wire, HOST_TIME)
     results = decode(f"> {sent.wire.hex()}\n< {answer.hex()}\n", DEMO_MBK)
@@ -355,3 +362,103 @@ def test_cli_simulates_a_meter_that_cli_reads(where: list[str]) -> None:
         assert '"96.1.1":"CH' in result.stdout
     finally:
         assert stop(simulator) == 0
+
+
+# -- damaged cycles: no reading that the poller would not make ---------------------------------
+
+
+class Asker:
+    """Asks the simulated meter as the poller does, without its timing, and writes the
+    dialogue's lines."""
+
+    def __init__(self, seed: int) -> None:
+        self.source = MepSource(SourceOptions(seed=seed))
+        self.knowledge = MeterKnowledge()
+        self.sequence = self.source.sequence
+
+    def exchange(self, read: Read, moment: datetime) -> tuple[list[str], bytes]:
+        """One read: its two lines and the answer's table data (b"" unless OK)."""
+        self.sequence += 1
+        body = read_body(read.table, read.offset, read.length, self.sequence)
+        sent = seal(DEMO_MBK, body)
+        answer = self.source.respond(sent.wire, moment)
+        lines = [f"> {sent.wire.hex()}", f"< {answer.hex(' ')}"]
+        try:
+            opened = open_answer(DEMO_MBK, sent, answer)
+        except CrcError:
+            return lines, b""
+        return lines, opened.data if opened.code == ResponseCode.OK else b""
+
+    def identification(self) -> list[str]:
+        lines: list[str] = []
+        while reads := self.knowledge.identification_reads():
+            exchanged, data = self.exchange(reads[0], HOST_TIME)
+            lines += exchanged
+            self.knowledge.learn(reads[0], data, Gathered())
+        return lines
+
+    def cycle(self, index: int) -> list[str]:
+        """The six lines of a reading cycle (BT52, BT28, BT23), ten seconds after the last."""
+        moment = HOST_TIME + timedelta(seconds=10 * index)
+        reads = self.knowledge.cycle_reads()
+        return [line for read in reads for line in self.exchange(read, moment)[0]]
+
+
+def decode_lines(*parts: list[str]) -> list[DecodeResult]:
+    return decode("\n".join(line for part in parts for line in part), DEMO_MBK)
+
+
+@pytest.fixture(scope="module")
+def dialogue() -> tuple[list[str], list[list[str]], list[Reading]]:
+    """Identification, four cycles, and each cycle's reading decoded alone."""
+    asker = Asker(seed=5)
+    identification = asker.identification()
+    cycles = [asker.cycle(index) for index in range(4)]
+    alone = []
+    for cycle in cycles:
+        (reading,) = decode_lines(identification, cycle)
+        assert isinstance(reading, Reading) and reading.time_source is TimeSource.METER
+        alone.append(reading)
+    return identification, cycles, alone
+
+
+def test_a_cycle_that_lost_a_message_gives_no_reading(
+    dialogue: tuple[list[str], list[list[str]], list[Reading]],
+) -> None:
+    """A cycle that lost its BT23 answer gave a reading of its present values alone; one
+    whose BT52 request was broken, a reading stamped with the host's time; lines lost
+    across two cycles joined one's clock with the other's values. The poller makes none of
+    these, nor does the decoder any more; the cycles around them still give theirs."""
+    identification, (first, second, third, fourth), alone = dialogue
+    lost_energies = first[:5]
+    lost_clock = ["> zz" + second[0][4:], *second[1:]]
+    joined = third[:2] + fourth[2:]
+    for damaged in (lost_energies, lost_clock, joined):
+        results = decode_lines(identification, damaged, fourth)
+        assert readings(results) == [alone[3]]
+        (lost,) = [r for r in rejected(results) if isinstance(r.error, TruncatedFrame)]
+        assert "lost" in lost.error.message
+    # At the start of a capture too: no cycle before has shown that cycles read the clock.
+    results = decode_lines(identification, lost_clock, fourth)
+    assert readings(results) == [alone[3]]
+    # And at its end: a request whose answer the capture does not hold, or a cycle whose
+    # energies read is not in it at all.
+    assert readings(decode_lines(identification, first, fourth[:5])) == [alone[0]]
+    assert readings(decode_lines(identification, first, fourth[:4])) == [alone[0]]
+
+
+def test_a_retried_read_and_a_resent_request_lose_nothing() -> None:
+    """The poller's retry after a damaged answer (a new request, the next number) and the
+    guide's resend of identical bytes after a timeout leave the cycle whole."""
+    asker = Asker(seed=6)
+    identification = asker.identification()
+    clock, bt28, bt23 = asker.knowledge.cycle_reads()
+    lines = asker.exchange(clock, HOST_TIME)[0]
+    asker.source.corrupt_answers()
+    lines += asker.exchange(bt28, HOST_TIME)[0]
+    lines += asker.exchange(bt28, HOST_TIME)[0]
+    bt23_lines = asker.exchange(bt23, HOST_TIME)[0]
+    lines += [bt23_lines[0], *bt23_lines]
+    results = decode_lines(identification, lines)
+    assert len(readings(results)) == 1
+    assert [type(r.error) for r in rejected(results)] == [CrcError]
