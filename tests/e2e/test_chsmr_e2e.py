@@ -137,11 +137,9 @@ def add_chsmr_meter(consumer: HomeAssistant, topic: str) -> str:
     reading written (options). Returns the entry id."""
     base = "/api/config/config_entries/flow"
     flow = consumer.post(base, {"handler": DOMAIN, "show_advanced_options": False})
-    standards = [
-        option["value"] for option in flow["data_schema"][0]["selector"]["select"]["options"]
-    ]
-    assert "ch-smr" in standards  # offered: MQTT is set up
-    flow = flow_step(consumer, f"{base}/{flow['flow_id']}", {CONF_STANDARD: "ch-smr"})
+    assert (flow["type"], flow["step_id"]) == ("menu", "user"), flow
+    assert "chsmr" in flow["menu_options"]  # offered: MQTT is set up
+    flow = flow_step(consumer, f"{base}/{flow['flow_id']}", {"next_step_id": "chsmr"})
     assert flow["step_id"] == "chsmr", flow
     # The group has two levels: dt/+/+/ds would not match it, dt/# does.
     flow = flow_step(consumer, f"{base}/{flow['flow_id']}", {"topic_filter": "dt/#"})
