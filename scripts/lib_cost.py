@@ -581,7 +581,7 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     by_key = {
         (result.case.domain, result.case.interval): result
         for result in results
-        if result.case.checkout is None
+        if result.case.checkout is None and result.case.polled is None
     }
     for (domain, interval), core in sorted(by_key.items()):
         ours = by_key.get(("ch_smart_meter", interval))
