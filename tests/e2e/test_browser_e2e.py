@@ -401,15 +401,22 @@ def pick_from_list(
     # The list renders again at every state change of the meter's sensors (every second),
     # which makes a mouse click miss now and then, and can drop the highlighted item: the
     # keyboard picks the best match, tried again if nothing was picked.
+    # A click on the picker while the dialog redraws may open nothing either: that attempt
+    # ends after a few seconds and the next one clicks again.
     try:
-        for _ in range(4):
+        for _ in range(6):
             if item in dialog.aria_snapshot():
                 return
             picker.click()
-            search.first.fill(item)
-            dialog.get_by_text(name, exact=True).filter(visible=True).first.wait_for()
-            search.first.press("ArrowDown")
-            frontend.page.keyboard.press("Enter")
+            try:
+                search.first.fill(item, timeout=5_000)
+                dialog.get_by_text(name, exact=True).filter(visible=True).first.wait_for(
+                    timeout=5_000
+                )
+                search.first.press("ArrowDown")
+                frontend.page.keyboard.press("Enter")
+            except PlaywrightTimeoutError:
+                pass
             with contextlib.suppress(PlaywrightTimeoutError):
                 search.first.wait_for(state="hidden", timeout=3_000)
             if search.count():
