@@ -345,8 +345,13 @@ def energy_dashboard(
     else:
         # Home Assistant 2025.x: consumption and return are added one by one.
         for add, suffix in (("add_consumption", "energy_import"), ("add_return", "energy_export")):
-            frontend.page.get_by_role("button", name=ui[grid + add]).click()
             dialog = frontend.page.locator("dialog-energy-grid-flow-settings")
+            # A click while the previous dialog is still closing opens nothing: click again.
+            for _ in range(4):
+                frontend.page.get_by_role("button", name=ui[grid + add]).click()
+                with contextlib.suppress(PlaywrightTimeoutError):
+                    dialog.get_by_role("combobox").first.wait_for(timeout=5_000)
+                    break
             pick(frontend, dialog, None, f"sensor.{entity}_{suffix}")
             save = dialog.get_by_role("button", name=ui["ui.common.save"])
             save.click()
