@@ -270,6 +270,10 @@ async def test_noise_is_summarised_with_its_explanation(hass: HomeAssistant) -> 
         assert (result["type"], result["step_id"]) == (FlowResultType.SHOW_PROGRESS, "detect_run")
         hass.config_entries.flow.async_abort(result["flow_id"])
         await hass.async_block_till_done()
+        # The aborted detection may have been opening the port in an executor thread:
+        # serialx finishes that open and closes it; the pty must still exist meanwhile
+        # (else serialx reports the failed open of a cancelled connection as an error).
+        await asyncio.sleep(0.5)
 
 
 async def test_a_port_that_cannot_be_opened_goes_straight_back(hass: HomeAssistant) -> None:
