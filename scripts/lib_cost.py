@@ -91,6 +91,7 @@ class Cycle:
     idle_seconds: float
     idle_cpu: float
     idle_main_cpu: float
+    threads: dict[str, float]  # seconds per thread name, feeding window
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +432,23 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return total, main
 
 
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (the main thread: "main")."""
+    seconds: dict[str, float] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            cpu = _task_cpu_seconds(f"/proc/{pid}/task/{task}")
+            name = (
+                "main"
+                if task == str(pid)
+                else Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
+            )
+        except OSError:
+            continue
+        seconds[name] = seconds.get(name, 0.0) + cpu
+    return seconds
+
+
 def count_rows(database: Path, entity_ids: list[str], start: float, end: float) -> int:
     if not entity_ids:
         return 0
@@ -460,100 +478,152 @@ def wait_for_entities(api: HomeAssistantApi, domain: str, timeout: float = 90.0)
     raise RuntimeError(f"{domain}: no loaded entry with entities after {timeout:.0f} s: {states}")
 
 
-def measure(case: Case, args: argparse.Namespace, workdir: Path) -> Result:
-    feeder: PtyFeeder | PolledMeters
-    settle, idle = args.settle, args.idle
-    if case.polled is None:
-        meter = Meter()
-        feeder = PtyFeeder(meter, args.rate)
-        entries = [case.make_entry(feeder.path, meter.meter_id, case.interval)]
-    else:
-        from custom_components.ch_smart_meter.reader.standards import get_spec  # noqa: PLC0415
+class CaseRun:
+    """One case's Home Assistant process and meter(s), from start to result.
 
-        feeder = PolledMeters(case.polled, POLLED_METERS)
-        entries = [
-            case.make_entry(path, meter_id, case.interval)
-            for path, meter_id in zip(feeder.paths, feeder.ids, strict=True)
-        ]
-        # Unavailable 3 poll intervals after the last reading, itself at most one interval
-        # before the silence: the silent window ends a half second before that.
-        poll = get_spec(case.polled).min_poll_interval
-        settle = min(settle, 0.5)
-        idle = min(idle, 2 * poll - settle - 0.5)
-    config_dir = workdir / f"{len(list(workdir.iterdir()))}-{case.domain}-{case.interval}"
-    port = free_port()
-    write_configuration(
-        config_dir,
-        name="cost",
-        port=port,
-        recorder=RECORDER,
-        logger=LOGGER,
-        entries=entries,
-        link_custom_components=case.domain != "dsmr",
-        custom_components=None if case.checkout is None else case.checkout / "custom_components",
-    )
-    hass = start_hass(
-        Path(sys.executable), config_dir, log_file=config_dir / "hass.out", skip_pip=True
-    )
-    try:
-        api = HomeAssistantApi(port)
-        api.wait_until_up(hass)
-        api.create_owner("Cost", "cost", "cost-measurement")
+    Cases run side by side: every process is started first, then the cycles take the cases
+    in turn (case 1, case 2, ..., case 1, ...), so that a change in the machine's own speed
+    during the run (it varied 2x between runs) falls on every case alike.
+    """
 
-        # Feed until the entry is loaded and its entities exist (core dsmr creates them on
-        # the first telegram, ours finishes setting up on the first reading), then warm up.
+    def __init__(self, case: Case, args: argparse.Namespace, workdir: Path) -> None:
+        self.case, self.args = case, args
+        self.settle, self.idle = args.settle, args.idle
+        self.rewarm = 2.0  # seconds fed before a window: back in the steady state
+        self.feeder: PtyFeeder | PolledMeters
+        if case.polled is None:
+            meter = Meter()
+            self.feeder = PtyFeeder(meter, args.rate)
+            entries = [case.make_entry(self.feeder.path, meter.meter_id, case.interval)]
+        else:
+            from custom_components.ch_smart_meter.reader.standards import (  # noqa: PLC0415
+                get_spec,
+            )
+
+            self.feeder = PolledMeters(case.polled, POLLED_METERS)
+            entries = [
+                case.make_entry(path, meter_id, case.interval)
+                for path, meter_id in zip(self.feeder.paths, self.feeder.ids, strict=True)
+            ]
+            # Unavailable 3 poll intervals after the last reading, itself at most one interval
+            # before the silence: the silent window ends a half second before that. After
+            # the other cases' windows, the meters are unavailable: two polls and the
+            # reconnect's backoff (at most 4 s) bring them back.
+            poll = get_spec(case.polled).min_poll_interval
+            self.settle = min(self.settle, 0.5)
+            self.idle = min(self.idle, 2 * poll - self.settle - 0.5)
+            self.rewarm = 2 * poll + 5.0
+        self.config_dir = workdir / f"{len(list(workdir.iterdir()))}-{case.domain}-{case.interval}"
+        port = free_port()
+        write_configuration(
+            self.config_dir,
+            name="cost",
+            port=port,
+            recorder=RECORDER,
+            logger=LOGGER,
+            entries=entries,
+            link_custom_components=case.domain != "dsmr",
+            custom_components=None
+            if case.checkout is None
+            else case.checkout / "custom_components",
+        )
+        self.hass = start_hass(
+            Path(sys.executable),
+            self.config_dir,
+            log_file=self.config_dir / "hass.out",
+            skip_pip=True,
+        )
+        self.api = HomeAssistantApi(port)
+        self.cycles: list[Cycle] = []
+        self.windows: list[tuple[float, float]] = []  # wall-clock feeding windows, for rows
+
+    def warm_up(self) -> None:
+        """Feed until the entry is loaded and its entities exist (core dsmr creates them on
+        the first telegram, ours finishes setting up on the first reading), then warm up."""
+        self.api.wait_until_up(self.hass)
+        self.api.create_owner("Cost", "cost", "cost-measurement")
+        self.feeder.start()
+        wait_for_entities(self.api, self.case.domain)
+        time.sleep(self.args.warmup)
+        self.feeder.pause()
+
+    def cycle(self) -> None:
+        """One feeding window and the silent window after it."""
+        feeder, pid = self.feeder, self.hass.pid
         feeder.start()
-        wait_for_entities(api, case.domain)
-        time.sleep(args.warmup)
+        time.sleep(self.rewarm)
+        threads0 = cpu_by_thread(pid)
+        sent0, (cpu0, main0), t0, wall0 = (
+            feeder.sent,
+            cpu_seconds(pid),
+            time.monotonic(),
+            time.time(),
+        )
+        time.sleep(window_seconds(self.case, self.args))
+        sent1, (cpu1, main1), t1, wall1 = (
+            feeder.sent,
+            cpu_seconds(pid),
+            time.monotonic(),
+            time.time(),
+        )
+        threads1 = cpu_by_thread(pid)
+        feeder.pause()
+        self.windows.append((wall0, wall1))
+        time.sleep(self.settle)
+        (idle_cpu0, idle_main0), i0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(self.idle)
+        (idle_cpu1, idle_main1), i1 = cpu_seconds(pid), time.monotonic()
+        self.cycles.append(
+            Cycle(
+                sent1 - sent0,
+                t1 - t0,
+                cpu1 - cpu0,
+                main1 - main0,
+                i1 - i0,
+                idle_cpu1 - idle_cpu0,
+                idle_main1 - idle_main0,
+                {name: threads1[name] - threads0.get(name, 0.0) for name in threads1},
+            )
+        )
 
-        cycles: list[Cycle] = []
-        windows: list[tuple[float, float]] = []  # wall-clock feeding windows, for rows
-        for _ in range(args.cycles):
-            feeder.start()
-            time.sleep(2.0)  # back in the steady state after the silence
-            sent0, (cpu0, main0), t0, wall0 = (
-                feeder.sent,
-                cpu_seconds(hass.pid),
-                time.monotonic(),
-                time.time(),
-            )
-            time.sleep(window_seconds(case, args))
-            sent1, (cpu1, main1), t1, wall1 = (
-                feeder.sent,
-                cpu_seconds(hass.pid),
-                time.monotonic(),
-                time.time(),
-            )
-            feeder.pause()
-            windows.append((wall0, wall1))
-            time.sleep(settle)
-            (idle_cpu0, idle_main0), i0 = cpu_seconds(hass.pid), time.monotonic()
-            time.sleep(idle)
-            (idle_cpu1, idle_main1), i1 = cpu_seconds(hass.pid), time.monotonic()
-            cycles.append(
-                Cycle(
-                    sent1 - sent0,
-                    t1 - t0,
-                    cpu1 - cpu0,
-                    main1 - main0,
-                    i1 - i0,
-                    idle_cpu1 - idle_cpu0,
-                    idle_main1 - idle_main0,
-                )
-            )
-        time.sleep(COMMIT_WAIT)
-
+    def result(self) -> Result:
+        """Rows counted after the recorder has committed (the caller waited for it)."""
         # Entities with a state: enabled ones (disabled entities are registered, never written).
-        with_state = {state["entity_id"] for state in api.request("GET", "/api/states")}
+        with_state = {state["entity_id"] for state in self.api.request("GET", "/api/states")}
         entity_ids = [
-            entity for entity in api.integration_entities(case.domain) if entity in with_state
+            entity
+            for entity in self.api.integration_entities(self.case.domain)
+            if entity in with_state
         ]
-        database = config_dir / "home-assistant_v2.db"
-        rows = sum(count_rows(database, entity_ids, start, end) for start, end in windows)
-        return Result(case, cycles, rows, len(entity_ids))
+        database = self.config_dir / "home-assistant_v2.db"
+        rows = sum(count_rows(database, entity_ids, start, end) for start, end in self.windows)
+        return Result(self.case, self.cycles, rows, len(entity_ids))
+
+    def close(self) -> None:
+        self.feeder.close()
+        stop_hass(self.hass)
+
+
+def measure_side_by_side(
+    cases: list[Case], args: argparse.Namespace, workdir: Path
+) -> list[Result]:
+    """Start every case's process, then run the cycles taking the cases in turn."""
+    runs: list[CaseRun] = []
+    try:
+        for case in cases:
+            print(f"starting: {case.label} ...", flush=True)
+            runs.append(CaseRun(case, args, workdir))
+        for run in runs:
+            run.warm_up()
+        for number in range(args.cycles):
+            for run in runs:
+                print(f"cycle {number + 1}/{args.cycles}: {run.case.label}", flush=True)
+                run.cycle()
+        time.sleep(COMMIT_WAIT)
+        return [run.result() for run in runs]
     finally:
-        feeder.close()
-        stop_hass(hass)
+        for run in runs:
+            run.close()
 
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
@@ -587,12 +657,34 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         ours = by_key.get(("ch_smart_meter", interval))
         if domain != "dsmr" or ours is None:
             continue
-        worst = max(ours.per_telegram()) / min(core.per_telegram())
+        # Cycle i of each case ran minutes apart at most: the ratio of each pair.
+        pairs = [
+            mine / theirs
+            for mine, theirs in zip(ours.per_telegram(), core.per_telegram(), strict=False)
+        ]
         print(
             f"ch_smart_meter / core dsmr at update interval {interval} s: "
-            f"{ours.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians; "
-            f"worst cycle against best: {worst:.2f})"
+            f"{ours.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians); "
+            f"cycle by cycle {statistics.median(pairs):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
         )
+
+
+def print_threads(results: list[Result]) -> None:
+    """CPU per telegram by thread name (feeding windows, idle not subtracted), largest first."""
+    print()
+    print("CPU ms/telegram by thread (feeding windows, idle not subtracted):")
+    for result in results:
+        totals: dict[str, float] = {}
+        for cycle in result.cycles:
+            for name, seconds in cycle.threads.items():
+                totals[name] = totals.get(name, 0.0) + seconds
+        shown = sorted(totals.items(), key=lambda item: -item[1])
+        parts = [
+            f"{name} {seconds * 1000 / result.telegrams:.2f}"
+            for name, seconds in shown
+            if seconds * 1000 / result.telegrams >= 0.01
+        ]
+        print(f"  {result.case.label}: {', '.join(parts)}")
 
 
 def _case(cases: dict[str, Case], name: str) -> Case:
@@ -636,6 +728,9 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=3.0, help="silent seconds before each silent window (3)"
     )
+    parser.add_argument(
+        "--threads", action="store_true", help="also show CPU per telegram by thread name"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the configuration directories")
     args = parser.parse_args()
     unknown = [name for name in args.cases if name.partition("@")[0] not in cases]
@@ -643,18 +738,16 @@ def main() -> int:
         parser.error(f"unknown case(s) {unknown}; known: {list(cases)} (ours-N@CHECKOUT too)")
 
     workdir = Path(tempfile.mkdtemp(prefix="chsm-cost-"))
-    results: list[Result] = []
     try:
-        for name in args.cases:
-            case = _case(cases, name)
-            print(f"measuring: {case.label} ...", flush=True)
-            results.append(measure(case, args, workdir))
+        results = measure_side_by_side([_case(cases, name) for name in args.cases], args, workdir)
     finally:
         if args.keep:
             print(f"configuration directories kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(results, args)
+    if args.threads:
+        print_threads(results)
     return 0
 
 
