@@ -13,15 +13,12 @@ import contextlib
 import errno
 import logging
 import os
-import tty
-from typing import Final, Protocol
+from typing import Protocol
 
+from .pty import BACKLOG_LIMIT, PtyWriter, open_pty
 from .source import Simulator
 
 _LOGGER = logging.getLogger(__name__)
-
-# Bytes a slow listener may have pending before new frames are dropped for it.
-BACKLOG_LIMIT: Final = 64 * 1024
 
 
 class Output(Protocol):
@@ -42,51 +39,21 @@ class PtyOutput:
 
     def __init__(self, simulator: Simulator) -> None:
         self._simulator = simulator
-        self._master, self._slave = os.openpty()
-        # Raw mode at once: no echo and no CR -> LF translation of the frames written
-        # before a reader has configured the port.
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
-        self._backlog = bytearray()
+        self._master, self._slave, self.path = open_pty()
         self._loop = asyncio.get_running_loop()
+        self._writer = PtyWriter(self._loop, self._master)
         self._loop.add_reader(self._master, self._on_request)
         self._closed = False
-        self.dropped = 0
+        self.dropped = 0  # frames
 
     def send(self, frame: bytes) -> None:
         """Write a frame; dropped when the previous one is still pending."""
         if self._closed:
             return
-        if self._backlog:
+        if self._writer.pending:
             self.dropped += 1
             return
-        self._write(frame)
-
-    def _write(self, data: bytes) -> None:
-        try:
-            written = os.write(self._master, data)
-        except BlockingIOError:
-            written = 0
-        except OSError as err:
-            _LOGGER.debug("Writing to the pseudo-terminal failed: %s", err)
-            return
-        if written < len(data):
-            first = not self._backlog
-            self._backlog += data[written:]
-            if first:
-                self._loop.add_writer(self._master, self._flush)
-
-    def _flush(self) -> None:
-        try:
-            written = os.write(self._master, self._backlog)
-        except BlockingIOError:
-            return
-        except OSError:
-            written = len(self._backlog)
-        del self._backlog[:written]
-        if not self._backlog:
-            self._loop.remove_writer(self._master)
+        self._writer.write(frame)
 
     def _on_request(self) -> None:
         try:
@@ -98,7 +65,7 @@ class PtyOutput:
                 return
             raise
         if request and (answer := self._simulator.respond(request)):
-            self._write(answer)
+            self._writer.write(answer)
 
     async def close(self) -> None:
         """Close both ends; a connected reader sees the device disappear."""
@@ -106,7 +73,7 @@ class PtyOutput:
             return
         self._closed = True
         self._loop.remove_reader(self._master)
-        self._loop.remove_writer(self._master)
+        self._writer.close()
         for fd in (self._master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)

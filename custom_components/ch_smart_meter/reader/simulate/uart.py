@@ -48,7 +48,6 @@ import logging
 import os
 import struct
 import termios
-import tty
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from typing import Any, Final, NamedTuple
 
 from ..model import SerialSettings
 from ..transport import observe_serial_opens
+from .pty import PtyWriter, open_pty
 from .source import Simulator
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,8 +67,6 @@ PARKED_SPEEDS: Final = (termios.B50, termios.B75)
 # Packet-mode status bit: the slave's termios changed (linux/tty.h; not in Python's termios).
 TIOCPKT_IOCTL: Final = 0x40
 TICK: Final = 0.01  # seconds between two deliveries of wire time to the reader
-# Bytes the reader may leave unread in the terminal before the line drops what it receives.
-BACKLOG_LIMIT: Final = 64 * 1024
 
 _SPEEDS: Final = {
     getattr(termios, f"B{rate}"): rate
@@ -368,9 +366,7 @@ def reader_side(
 class LineStats:
     """What the line did, for tests and the demo."""
 
-    sent: int = 0  # bytes the meter sent
-    delivered: int = 0  # bytes the reader's tty received
-    dropped: int = 0  # bytes lost because nobody read the terminal
+    sent: int = 0  # bytes the meter sent (what reached the reader: the line's ``writer``)
     requests: int = 0  # writes of the reader handed to the meter (garbled as on the wire)
     # Every format the reader set, in order (one entry per change, reopens included).
     reader_formats: list[SerialSettings] = field(default_factory=list)
@@ -397,10 +393,7 @@ class SimulatedLine:
         self._simulator = simulator
         self.meter = meter
         self._speed = speed
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
+        self._master, self._slave, self.path = open_pty()
         self._device = os.fstat(self._slave).st_rdev
         fcntl.ioctl(self._master, termios.TIOCPKT, struct.pack("i", 1))
         self._loop = asyncio.get_running_loop()
@@ -409,7 +402,8 @@ class SimulatedLine:
         self.reader: ReaderSide | None = None
         self._receiver: UartReceiver | None = None
         self._announced: SerialSettings | None = None
-        self._backlog = bytearray()
+        # What reached the reader's terminal, what was lost: writer.delivered, .dropped.
+        self.writer = PtyWriter(self._loop, self._master)
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._parked = PARKED_SPEEDS[1]
@@ -446,41 +440,10 @@ class SimulatedLine:
         data = tty_input(receiver.receive(self._wire, now), self.reader.flags)
         self._wire.forget_before(receiver.moment)
         if data:
-            self._write(data)
+            self.writer.write(data)
         # Until the reader's UART has sampled the end of the last burst.
         if now < self._wire.busy_until + 2 * frame_bits(receiver.serial) / receiver.serial.baudrate:
             self._schedule()
-
-    def _write(self, data: bytes) -> None:
-        if self._backlog:
-            room = BACKLOG_LIMIT - len(self._backlog)
-            self.stats.dropped += max(0, len(data) - room)
-            self._backlog += data[: max(room, 0)]
-            return
-        try:
-            written = os.write(self._master, data)
-        except BlockingIOError:
-            written = 0
-        except OSError as err:
-            _LOGGER.debug("Writing to the pseudo-terminal failed: %s", err)
-            return
-        self.stats.delivered += written
-        if written < len(data):
-            self._backlog += data[written : written + BACKLOG_LIMIT]
-            self.stats.dropped += max(0, len(data) - written - BACKLOG_LIMIT)
-            self._loop.add_writer(self._master, self._flush)
-
-    def _flush(self) -> None:
-        try:
-            written = os.write(self._master, self._backlog)
-        except BlockingIOError:
-            return
-        except OSError:
-            written = len(self._backlog)
-        self.stats.delivered += written
-        del self._backlog[:written]
-        if not self._backlog:
-            self._loop.remove_writer(self._master)
 
     # -- the reader's side -----------------------------------------------------------------
 
@@ -522,7 +485,7 @@ class SimulatedLine:
         )
         if self.reader is not None:
             self.stats.reader_formats.append(self.reader.serial)
-        self._backlog.clear()
+        self.writer.clear()
         self._park(attributes)
         self._schedule()
 
@@ -555,7 +518,7 @@ class SimulatedLine:
         if self._timer is not None:
             self._timer.cancel()
         self._loop.remove_reader(self._master)
-        self._loop.remove_writer(self._master)
+        self.writer.close()
         for fd in (self._master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
