@@ -36,7 +36,6 @@ if its standard lists the format among its presets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -51,9 +50,9 @@ from .detect_report import (
     Progress,
     Rejection,
 )
-from .errors import ReaderError, Reason, TransportError
+from .errors import ReaderError, Reason
 from .model import DecodeResult, Reading, RejectedFrame, SerialSettings, Standard
-from .polling import DialogueStats, Link
+from .polling import DialogueStats, open_link
 from .profiles import BY_ID
 from .spec import DecoderOptions, StandardSpec, StreamDecoder
 from .standards import meter_specs
@@ -347,34 +346,19 @@ async def _ask(
     loop = asyncio.get_running_loop()
     started = loop.time()
     stats = DialogueStats()
-    link = Link(stream, stats)
     received = 0
 
-    def on_chunk(chunk: bytes) -> None:
+    def count(size: int) -> None:
         nonlocal received
-        received += len(chunk)
-        link.feed(chunk)
-
-    async def receive() -> None:
-        try:
-            await stream.receive(on_chunk)
-        except TransportError as err:
-            link.end(err)
-        else:
-            link.end(None)
+        received += size
 
     results: list[DecodeResult] = []
-    receiving = asyncio.create_task(receive())
     try:
-        async with asyncio.timeout(timeout):
+        async with open_link(stream, stats, on_bytes=count) as link, asyncio.timeout(timeout):
             serial = formats[0] if formats else None
             await spec.create_poller(DecoderOptions(), serial).poll(link, results.append)
     except (TimeoutError, ReaderError) as err:
         _LOGGER.debug("Asking a %s meter: %s", spec.title, err)
-    finally:
-        receiving.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receiving
     counter: Counter[Reason] = Counter(
         result.error.reason for result in results if not isinstance(result, Reading)
     )

@@ -17,8 +17,9 @@ so no answer, a garbled one or a vanished port can never wedge the dialogue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -142,6 +143,43 @@ class Link:
         finally:
             self._waiting = False
             self._echo = b""
+
+
+@contextlib.asynccontextmanager
+async def open_link(
+    stream: ByteStream,
+    stats: DialogueStats,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    on_end: Callable[[], None] | None = None,
+) -> AsyncIterator[Link]:
+    """A :class:`Link` over ``stream``, fed by a task that receives the stream's chunks
+    for as long as the block runs. ``on_bytes`` counts every chunk's size; ``on_end`` is
+    called when the remote side closed the stream (not when it broke)."""
+    link = Link(stream, stats)
+
+    def on_chunk(chunk: bytes) -> None:
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+        link.feed(chunk)
+
+    async def receive() -> None:
+        try:
+            await stream.receive(on_chunk)
+        except TransportError as err:
+            link.end(err)
+        else:
+            if on_end is not None:
+                on_end()
+            link.end(None)
+
+    receiving = asyncio.create_task(receive())
+    try:
+        yield link
+    finally:
+        receiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiving
 
 
 class Poller(Protocol):

@@ -40,7 +40,7 @@ from .errors import (
     TransportError,
 )
 from .model import DecodeResult, Reading, SerialSettings
-from .polling import DialogueStats, Link, Poller
+from .polling import DialogueStats, Poller, open_link
 from .spec import DecoderOptions, StandardSpec, StreamDecoder
 from .transport import ByteStream, close_quietly, normalize_url, open_stream, redact_url
 
@@ -340,11 +340,9 @@ class MeterSession:
         """A polled meter: one reading cycle every poll interval, until the stream ends or
         no reading came for the silence timeout."""
         loop = asyncio.get_running_loop()
-        link = Link(stream, self._dialogue)
-        receiving = asyncio.create_task(self._receive_for(stream, link))
         poller.reset()
         last_reading = loop.time()
-        try:
+        async with open_link(stream, self._dialogue, on_bytes=self._count_bytes) as link:
             while not self._closing and self._resumed.is_set():
                 started = loop.time()
                 self._dialogue.cycles += 1
@@ -367,22 +365,9 @@ class MeterSession:
                 elif now - last_reading >= self._silence_timeout:
                     raise _ConnectionLost(self._silence_error(self._state is True))
                 await self._sleep_until(started + self._poll_interval)
-        finally:
-            receiving.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receiving
 
-    async def _receive_for(self, stream: ByteStream, link: Link) -> None:
-        def on_chunk(chunk: bytes) -> None:
-            self._stats.bytes_received += len(chunk)
-            link.feed(chunk)
-
-        try:
-            await stream.receive(on_chunk)
-        except TransportError as err:
-            link.end(err)
-        else:
-            link.end(None)
+    def _count_bytes(self, size: int) -> None:
+        self._stats.bytes_received += size
 
     async def _sleep_until(self, moment: float) -> None:
         """Until ``moment`` (loop time), or earlier when closed or paused."""
@@ -574,24 +559,15 @@ async def _probe_pushed(stream: ByteStream, decoder: StreamDecoder, tally: _Prob
 async def _probe_polled(
     stream: ByteStream, poller: Poller, spec: StandardSpec, tally: _ProbeTally
 ) -> Reading:
-    link = Link(stream, DialogueStats())
     loop = asyncio.get_running_loop()
 
-    def on_chunk(chunk: bytes) -> None:
-        tally.received += len(chunk)
-        link.feed(chunk)
+    def count(size: int) -> None:
+        tally.received += size
 
-    async def receive() -> None:
-        try:
-            await stream.receive(on_chunk)
-        except TransportError as err:
-            link.end(err)
-        else:
-            tally.ended = True
-            link.end(None)
+    def ended() -> None:
+        tally.ended = True
 
-    receiving = asyncio.create_task(receive())
-    try:
+    async with open_link(stream, DialogueStats(), on_bytes=count, on_end=ended) as link:
         while True:
             started = loop.time()
             results: list[DecodeResult] = []
@@ -605,7 +581,3 @@ async def _probe_polled(
                 if (reading := tally.offer(result)) is not None:
                     return reading
             await asyncio.sleep(max(0.0, started + spec.min_poll_interval - loop.time()))
-    finally:
-        receiving.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receiving
