@@ -63,6 +63,7 @@ from .conftest import (
     telegram,
     wait_until,
 )
+from .flows import finish_probe, submit
 
 SIMULATED_METER_ID = "E002511130924080"  # the simulated DSMR meter's equipment id (seed 1)
 BY_ID_NAME = "usb-Test_P1_Cable_A1B2C3-if00-port0"
@@ -91,7 +92,7 @@ async def _start(hass: HomeAssistant, *, has_key: bool = False) -> FlowResult:
     assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "user")
     result = await _menu(hass, result, "standard")
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "standard")
-    result = await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
+    result = await submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "connection"
     return result
@@ -103,26 +104,12 @@ async def _menu(hass: HomeAssistant, result: FlowResult, choice: str) -> FlowRes
     )
 
 
-async def _submit(
-    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any]
-) -> FlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
-
-
-async def _probe(hass: HomeAssistant, result: FlowResult) -> FlowResult:
-    """Let the live check run to its end and return what follows it."""
-    assert result["type"] is FlowResultType.SHOW_PROGRESS, result
-    assert result["progress_action"] == "probe"
-    await hass.async_block_till_done()
-    return await hass.config_entries.flow.async_configure(result["flow_id"])
-
-
 async def _demo(hass: HomeAssistant, standard: str = "dsmr") -> FlowResult:
     """The first menu → the simulated meter of ``standard`` → its live check."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await _menu(hass, result, "demo")
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "demo")
-    return await _submit(hass, result, {CONF_STANDARD: standard})
+    return await submit(hass, result, {CONF_STANDARD: standard})
 
 
 def _suggested(result: FlowResult, name: str) -> Any:
@@ -171,7 +158,7 @@ async def test_simulated_meter(hass: HomeAssistant) -> None:
         "mep",
     ]
     assert _suggested(result, CONF_STANDARD) == "dsmr"
-    result = await _probe(hass, await _submit(hass, result, {CONF_STANDARD: "dsmr"}))
+    result = await finish_probe(hass, await submit(hass, result, {CONF_STANDARD: "dsmr"}))
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Simulated meter {SIMULATED_METER_ID}"
@@ -205,8 +192,8 @@ async def test_serial_port_by_id(hass: HomeAssistant, simulated_pty: tuple[str, 
     # The only USB adapter is preselected.
     assert _suggested(result, CONF_PORT) == str(by_id)
 
-    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
-    result = await _probe(hass, result)  # no keys step: the user said there is no key
+    result = await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
+    result = await finish_probe(hass, result)  # no keys step: the user said there is no key
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == str(by_id)
     assert result["result"].unique_id == SIMULATED_METER_ID
@@ -219,20 +206,20 @@ async def test_serial_port_entered_by_hand_with_custom_format(
     """Manual path and a custom character format (the pty ignores it; it is stored)."""
     pty, _by_id = simulated_pty
     result = await _menu(hass, await _start(hass), "serial")
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
     assert result["step_id"] == "serial_manual"
     # The path field starts empty: the list's answer ("manual") is not carried into it.
     assert [str(key) for key in result["data_schema"].schema] == [CONF_DEVICE]
     assert _suggested(result, CONF_DEVICE) == ""
-    result = await _submit(hass, result, {CONF_DEVICE: f"  {pty} "})
+    result = await submit(hass, result, {CONF_DEVICE: f"  {pty} "})
     assert result["step_id"] == "serial_format"
     schema = result["data_schema"].schema
     defaults = {str(key): key.default() for key in schema}
     assert defaults == {"baudrate": 115200, "bytesize": "8", "parity": "none", "stopbits": "1"}
-    result = await _submit(
+    result = await submit(
         hass, result, {"baudrate": 9600, "bytesize": "7", "parity": "even", "stopbits": "2"}
     )
-    result = await _probe(hass, result)
+    result = await finish_probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY, (
         result.get("errors"),
         result.get("description_placeholders"),
@@ -259,8 +246,8 @@ async def test_serial_preset(hass: HomeAssistant, simulated_pty: tuple[str, Path
     # The bare format (the translations name the preset; the format says it in any language).
     assert labels[0] == "115200 8N1"
     assert labels[-1] == "custom"
-    result = await _probe(
-        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr22"})
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr22"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     preset = get_spec("dsmr").serial_presets[2].settings
@@ -276,8 +263,8 @@ async def test_network(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "network")
     assert result["step_id"] == "network"
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, result)
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == fake_meter.url
     assert result["title"] == f"Iskraemeco {METER_ID}"
@@ -289,13 +276,11 @@ async def test_serial_url(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "url")
     for wrong in ("http://127.0.0.1:80", "socket://", "/dev/ttyUSB0"):
-        result = await _submit(hass, result, {CONF_URL: wrong, "serial_preset": "dsmr5"})
+        result = await submit(hass, result, {CONF_URL: wrong, "serial_preset": "dsmr5"})
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {CONF_URL: "invalid_url"}
-    result = await _submit(
-        hass, result, {CONF_URL: f" {fake_meter.url} ", "serial_preset": "dsmr5"}
-    )
-    result = await _probe(hass, result)
+    result = await submit(hass, result, {CONF_URL: f" {fake_meter.url} ", "serial_preset": "dsmr5"})
+    result = await finish_probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == fake_meter.url
 
@@ -305,12 +290,12 @@ async def test_serial_url_with_custom_format(hass: HomeAssistant, fake_meter: Fa
     """rfc2217/esphome URLs carry a character format; custom goes through the format step."""
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "custom"})
+    result = await submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "custom"})
     assert result["step_id"] == "serial_format"
-    result = await _submit(
+    result = await submit(
         hass, result, {"baudrate": 2400, "bytesize": "8", "parity": "odd", "stopbits": "2"}
     )
-    result = await _probe(hass, result)
+    result = await finish_probe(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert (result["data"][CONF_PARITY], result["data"][CONF_STOPBITS]) == ("O", 2.0)
 
@@ -324,27 +309,29 @@ async def test_keys_every_error_then_success(hass: HomeAssistant, fake_meter: Fa
     a wrong key, then the right one (stored normalised). P1 DSMR asks for one key only."""
     fake_meter.greeting = encrypted_telegram(1) + encrypted_telegram(2) + encrypted_telegram(3)
     result = await _menu(hass, await _start(hass, has_key=True), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     assert result["step_id"] == "keys"
     # The Smarty envelope's authentication key is public: no second field.
     assert [str(key) for key in result["data_schema"].schema] == [CONF_ENCRYPTION_KEY]
 
-    result = await _probe(hass, await _submit(hass, result, {}))
+    result = await finish_probe(hass, await submit(hass, result, {}))
     assert (result["step_id"], result["errors"]) == ("keys", {CONF_ENCRYPTION_KEY: "key_required"})
 
-    result = await _submit(hass, result, {CONF_ENCRYPTION_KEY: "0f0e 0d0c 12345"})
+    result = await submit(hass, result, {CONF_ENCRYPTION_KEY: "0f0e 0d0c 12345"})
     assert result["errors"] == {CONF_ENCRYPTION_KEY: "invalid_key_format"}
     # What was typed stays, to be corrected rather than typed again.
     assert _suggested(result, CONF_ENCRYPTION_KEY) == "0f0e 0d0c 12345"
 
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: "00" * 16}))
+    result = await finish_probe(hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: "00" * 16}))
     assert (result["step_id"], result["errors"]) == (
         "keys",
         {CONF_ENCRYPTION_KEY: "decryption_failed"},
     )
     assert _suggested(result, CONF_ENCRYPTION_KEY) == "00" * 16
 
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY})
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_ENCRYPTION_KEY] == TEST_KEY.hex()
     assert CONF_AUTHENTICATION_KEY not in result["data"]
@@ -358,10 +345,12 @@ async def test_no_keys_step_for_a_plain_meter_and_asked_when_needed(
     the keys step, with the error on the key field."""
     fake_meter.greeting = encrypted_telegram(1) + encrypted_telegram(2)
     result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, result)  # no keys step before the check
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, result)  # no keys step before the check
     assert (result["step_id"], result["errors"]) == ("keys", {CONF_ENCRYPTION_KEY: "key_required"})
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY})
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -370,13 +359,15 @@ async def test_keys_kept_while_the_connection_is_fixed(
 ) -> None:
     """Keys typed once are kept while the user fixes the connection."""
     result = await _menu(hass, await _start(hass, has_key=True), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY})
+    )
     assert (result["step_id"], result["errors"]) == ("network", {"base": "no_data"})
 
     fake_meter.greeting = encrypted_telegram()
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, result)  # straight to the check: no second keys step
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, result)  # straight to the check: no second keys step
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_ENCRYPTION_KEY] == TEST_KEY.hex()
     for unload in _unload_all(hass):
@@ -390,8 +381,8 @@ async def test_a_port_that_cannot_be_opened_is_reported_at_once(hass: HomeAssist
     """A device that does not exist: back on the form where the path was typed, before
     any keys step and without a progress step, in a sentence of its own."""
     result = await _menu(hass, await _start(hass, has_key=True), "serial")
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
-    result = await _submit(hass, result, {CONF_DEVICE: "/dev/ch-smart-meter-missing"})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
+    result = await submit(hass, result, {CONF_DEVICE: "/dev/ch-smart-meter-missing"})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "serial_manual")
     assert result["errors"] == {"base": "port_not_found"}
     assert result["description_placeholders"]["port"] == "/dev/ch-smart-meter-missing"
@@ -403,7 +394,7 @@ async def test_a_port_that_cannot_be_opened_is_reported_at_once(hass: HomeAssist
 async def test_network_errors_in_words(hass: HomeAssistant) -> None:
     """Operating-system errors are translated sentences, not English details."""
     result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: 1})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "network")
     assert result["errors"] == {"base": "port_refused"}
     assert result["description_placeholders"]["port"] == "socket://127.0.0.1:1"
@@ -435,7 +426,7 @@ def test_port_errors_by_cause(cause: BaseException | None, error: str) -> None:
 async def test_an_unusual_port_error_keeps_its_detail(hass: HomeAssistant) -> None:
     """An error with no sentence of its own shows the system's words as a detail."""
     result = await _menu(hass, await _start(hass), "url")
-    result = await _submit(
+    result = await submit(
         hass, result, {CONF_URL: "esphome://meter.invalid/?port_name=x", "serial_preset": "dsmr5"}
     )
     assert (result["step_id"], result["errors"]) == ("url", {"base": "cannot_open_port"})
@@ -445,8 +436,8 @@ async def test_an_unusual_port_error_keeps_its_detail(hass: HomeAssistant) -> No
 async def test_no_data(hass: HomeAssistant, fake_meter: FakeMeter) -> None:
     """The port opens but nothing arrives: the interface is probably not enabled."""
     result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, result)
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("network", {"base": "no_data"})
     await fake_meter.wait_disconnected()  # the check closed its connection
 
@@ -457,8 +448,8 @@ async def test_no_valid_frame(hass: HomeAssistant, fake_meter: FakeMeter) -> Non
         b"1-0:1.8.1", b"1-0:1.8.9"
     )
     result = await _menu(hass, await _start(hass), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
-    result = await _probe(hass, result)
+    result = await submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
+    result = await finish_probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("url", {"base": "no_valid_frame"})
 
 
@@ -469,13 +460,13 @@ async def test_error_on_serial_form_then_fixed(
     _pty, by_id = simulated_pty
     result = await _menu(hass, await _start(hass), "serial")
     with patch.object(config_flow, "probe", side_effect=NoData("nothing received in 1 s")):
-        result = await _probe(
-            hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
+        result = await finish_probe(
+            hass, await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
         )
     assert (result["step_id"], result["errors"]) == ("serial", {"base": "no_data"})
     assert _suggested(result, CONF_PORT) == str(by_id)
-    result = await _probe(
-        hass, await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     for unload in _unload_all(hass):
@@ -486,11 +477,11 @@ async def test_error_after_custom_format(hass: HomeAssistant, fake_meter: FakeMe
     """With a custom format the error is shown on the format form (the likely culprit)."""
     fake_meter.greeting = b"\x00" * 300
     result = await _menu(hass, await _start(hass), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "custom"})
-    result = await _submit(
+    result = await submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "custom"})
+    result = await submit(
         hass, result, {"baudrate": 300, "bytesize": "7", "parity": "none", "stopbits": "1"}
     )
-    result = await _probe(hass, result)
+    result = await finish_probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("serial_format", {"base": "no_valid_frame"})
 
 
@@ -506,7 +497,7 @@ async def test_unexpected_errors(hass: HomeAssistant, error: Exception, expected
     """Whatever else goes wrong is reported, never a crashed flow; the simulated meter goes
     back to its choice."""
     with patch.object(config_flow, "probe", side_effect=error):
-        result = await _probe(hass, await _demo(hass))
+        result = await finish_probe(hass, await _demo(hass))
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "demo")
     assert result["errors"] == {"base": expected}
 
@@ -519,8 +510,8 @@ async def test_key_error_for_a_standard_without_keys(
     fake_meter.greeting = encrypted_telegram()
     with patch.object(config_flow, "get_spec", return_value=plain):
         result = await _menu(hass, await _start(hass), "network")
-        result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-        result = await _probe(hass, result)
+        result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+        result = await finish_probe(hass, result)
     assert (result["step_id"], result["errors"]) == ("network", {"base": "key_required"})
 
 
@@ -529,7 +520,7 @@ async def test_probe_cancelled_when_flow_is_closed(
 ) -> None:
     """Closing the dialog during the check stops it and releases the port at once."""
     result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
     await fake_meter.wait_connected()
     hass.config_entries.flow.async_abort(result["flow_id"])
@@ -547,8 +538,8 @@ async def test_same_meter_twice(hass: HomeAssistant, fake_meter: FakeMeter) -> N
     ).add_to_hass(hass)
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _start(hass), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, result)
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -570,7 +561,7 @@ async def test_same_device_under_another_name(
     pty, by_id = simulated_pty
     MockConfigEntry(domain=DOMAIN, unique_id="other", data=entry_data(pty)).add_to_hass(hass)
     result = await _menu(hass, await _start(hass), "serial")
-    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
+    result = await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "dsmr5"})
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
 
 
@@ -609,7 +600,7 @@ async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResul
     assert _suggested(result, CONF_STANDARD) == "dsmr"
     has_key = _suggested(result, "has_key")
     assert has_key is bool(entry.data.get(CONF_ENCRYPTION_KEY))
-    return await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
+    return await submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": has_key})
 
 
 async def test_reconfigure_keeps_the_key_and_reloads(
@@ -645,10 +636,10 @@ async def test_reconfigure_keeps_the_key_and_reloads(
             return await real_probe(*args, **kwargs)
 
         result = await _menu(hass, await _reconfigure(hass, loaded_entry), "network")
-        result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: other.port})
+        result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: other.port})
         assert result["step_id"] == "keys"
         with patch.object(config_flow, "probe", spy):
-            result = await _probe(hass, await _submit(hass, result, {}))
+            result = await finish_probe(hass, await submit(hass, result, {}))
         assert released_during_check == [True]  # the entry let go of its port for the check
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
@@ -678,8 +669,8 @@ async def test_reconfigure_failed_check_resumes_reading(
 ) -> None:
     """A failed check gives the port back to the running entry; nothing is changed."""
     result = await _menu(hass, await _reconfigure(hass, loaded_entry), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: "11" * 16}))
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await finish_probe(hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: "11" * 16}))
     assert result["errors"] == {"base": "no_data"}
     await fake_meter.wait_connected()  # the entry reads again
     hass.config_entries.flow.async_abort(result["flow_id"])
@@ -695,8 +686,8 @@ async def test_reconfigure_another_meter(
     other.greeting = telegram(equipment_id="E0099999999999999")
     try:
         result = await _menu(hass, await _reconfigure(hass, loaded_entry), "network")
-        result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: other.port})
-        result = await _probe(hass, await _submit(hass, result, {}))
+        result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: other.port})
+        result = await finish_probe(hass, await submit(hass, result, {}))
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "wrong_meter"
         assert loaded_entry.data[CONF_URL] != other.url
@@ -710,8 +701,8 @@ async def test_reconfigure_unloaded_entry(hass: HomeAssistant, fake_meter: FakeM
     entry.add_to_hass(hass)
     fake_meter.greeting = telegram()
     result = await _menu(hass, await _reconfigure(hass, entry), "url")
-    result = await _submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
-    result = await _probe(hass, result)  # no key stored: no keys step
+    result = await submit(hass, result, {CONF_URL: fake_meter.url, "serial_preset": "dsmr5"})
+    result = await finish_probe(hass, result)  # no key stored: no keys step
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_URL] == fake_meter.url
     await hass.async_block_till_done()
@@ -883,7 +874,7 @@ async def test_standard_without_serial_line(hass: HomeAssistant) -> None:
     """A standard without serial presets stores no character format."""
     networked = dataclasses.replace(get_spec("dsmr"), serial_presets=())
     with patch.object(config_flow, "get_spec", return_value=networked):
-        result = await _probe(hass, await _demo(hass))
+        result = await finish_probe(hass, await _demo(hass))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_STANDARD: "dsmr", CONF_URL: "simulator://dsmr"}
 
@@ -907,9 +898,11 @@ async def test_authentication_key_field_when_the_check_finds_one_needed(
         for counter in (1, 2, 3)
     )
     result = await _menu(hass, await _start(hass, has_key=True), "network")
-    result = await _submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
+    result = await submit(hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: fake_meter.port})
     assert [str(key) for key in result["data_schema"].schema] == [CONF_ENCRYPTION_KEY]
-    result = await _probe(hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY}))
+    result = await finish_probe(
+        hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: PASSWORD_KEY})
+    )
     assert result["step_id"] == "keys"
     assert result["errors"] == {CONF_AUTHENTICATION_KEY: "authentication_key_wrong"}
     assert [str(key) for key in result["data_schema"].schema] == [
@@ -917,9 +910,9 @@ async def test_authentication_key_field_when_the_check_finds_one_needed(
         CONF_AUTHENTICATION_KEY,
     ]
     assert _suggested(result, CONF_ENCRYPTION_KEY) == PASSWORD_KEY  # kept
-    result = await _probe(
+    result = await finish_probe(
         hass,
-        await _submit(
+        await submit(
             hass,
             result,
             {CONF_ENCRYPTION_KEY: PASSWORD_KEY, CONF_AUTHENTICATION_KEY: other_ak.hex()},

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -59,6 +58,7 @@ from tests.reader.simulated_lines import (
 )
 
 from .conftest import entry_data, wait_until
+from .flows import submit
 
 S = Standard
 # One push interval of the simulated meters and a little more per format; polled meters
@@ -89,24 +89,18 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
     await hass.async_block_till_done()
 
 
-async def _submit(
-    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any] | None = None
-) -> FlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
-
-
 async def _detect_on(hass: HomeAssistant, path: str) -> FlowResult:
     """ "Find my meter automatically" → serial port → a path typed by hand."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "user")
     assert result["menu_options"][0] == "detect"
-    result = await _submit(hass, result, {"next_step_id": "detect"})
+    result = await submit(hass, result, {"next_step_id": "detect"})
     assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "connection")
-    result = await _submit(hass, result, {"next_step_id": "serial"})
+    result = await submit(hass, result, {"next_step_id": "serial"})
     # Detection finds the serial format: the port is all the form asks.
     assert [str(key) for key in result["data_schema"].schema] == [CONF_PORT]
-    result = await _submit(hass, result, {CONF_PORT: "manual"})
-    return await _submit(hass, result, {CONF_DEVICE: path})
+    result = await submit(hass, result, {CONF_PORT: "manual"})
+    return await submit(hass, result, {CONF_DEVICE: path})
 
 
 async def _until_done(hass: HomeAssistant, result: FlowResult) -> FlowResult:
@@ -114,7 +108,7 @@ async def _until_done(hass: HomeAssistant, result: FlowResult) -> FlowResult:
     async with asyncio.timeout(60):
         while result["type"] is FlowResultType.SHOW_PROGRESS:
             await hass.async_block_till_done()
-            result = await _submit(hass, result)
+            result = await submit(hass, result)
     return result
 
 
@@ -165,7 +159,7 @@ async def test_an_encrypted_meter_brings_the_keys_step(hass: HomeAssistant) -> N
             CONF_AUTHENTICATION_KEY,
         ]
         result = await _until_done(
-            hass, await _submit(hass, result, {CONF_ENCRYPTION_KEY: DEMO_KEY.hex(" ")})
+            hass, await submit(hass, result, {CONF_ENCRYPTION_KEY: DEMO_KEY.hex(" ")})
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY, result
         assert result["data"][CONF_ENCRYPTION_KEY] == DEMO_KEY.hex()
@@ -245,7 +239,7 @@ async def test_nothing_detected_says_what_was_heard(
     choices = result["data_schema"].schema["next"].config["options"]
     assert choices == ["retry", "port", "standard"]
 
-    result = await _submit(hass, result, {"next": "standard"})
+    result = await submit(hass, result, {"next": "standard"})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "standard")
     hass.config_entries.flow.async_abort(result["flow_id"])
 
@@ -266,7 +260,7 @@ async def test_noise_is_summarised_with_its_explanation(hass: HomeAssistant) -> 
         ]
         assert all(int(line.split(": ")[1].split()[0]) > 0 for line in lines[:4])
         # Search again: the port is checked and detection runs once more.
-        result = await _submit(hass, result, {"next": "retry"})
+        result = await submit(hass, result, {"next": "retry"})
         assert (result["type"], result["step_id"]) == (FlowResultType.SHOW_PROGRESS, "detect_run")
         hass.config_entries.flow.async_abort(result["flow_id"])
         await hass.async_block_till_done()
@@ -311,9 +305,9 @@ async def test_a_quick_progress_step_stays_long_enough_to_be_seen(hass: HomeAssi
     a moment, so that the frontend has subscribed to the flow before it moves on."""
     with patch.object(detect_flow, "MIN_PROGRESS_SECONDS", 0.5):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        result = await _submit(hass, result, {"next_step_id": "demo"})
+        result = await submit(hass, result, {"next_step_id": "demo"})
         started = time.monotonic()
-        result = await _submit(hass, result, {CONF_STANDARD: "dsmr"})
+        result = await submit(hass, result, {CONF_STANDARD: "dsmr"})
         assert result["type"] is FlowResultType.SHOW_PROGRESS
         await asyncio.sleep(0.2)
         # Still checking, although the meter answered long ago.
@@ -346,10 +340,10 @@ async def test_reconfigure_finds_the_meter_while_the_entry_lets_go_of_its_port(
         await wait_until(lambda: entry.runtime_data.coordinator.reading is not None)
         result = await entry.start_reconfigure_flow(hass)
         assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "reconfigure")
-        result = await _submit(hass, result, {"next_step_id": "detect"})
-        result = await _submit(hass, result, {"next_step_id": "serial"})
-        result = await _submit(hass, result, {CONF_PORT: "manual"})
-        result = await _submit(hass, result, {CONF_DEVICE: line.path})
+        result = await submit(hass, result, {"next_step_id": "detect"})
+        result = await submit(hass, result, {"next_step_id": "serial"})
+        result = await submit(hass, result, {CONF_PORT: "manual"})
+        result = await submit(hass, result, {CONF_DEVICE: line.path})
         result = await _until_done(hass, result)
         assert (result["type"], result["reason"]) == (
             FlowResultType.ABORT,
@@ -403,7 +397,7 @@ async def test_a_usb_adapter_leads_to_detection(hass: HomeAssistant, by_id_dir: 
         )
         assert (again["type"], again["reason"]) == (FlowResultType.ABORT, "already_in_progress")
 
-        result = await _submit(hass, result, {})
+        result = await submit(hass, result, {})
         assert (result["type"], result["step_id"]) == (FlowResultType.SHOW_PROGRESS, "detect_run")
         result = await _until_done(hass, result)
         assert result["type"] is FlowResultType.CREATE_ENTRY, result

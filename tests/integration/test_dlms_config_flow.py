@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -39,6 +38,7 @@ from custom_components.ch_smart_meter.reader.simulate.source import Simulator, S
 from custom_components.ch_smart_meter.reader.standards import get_spec
 
 from .conftest import meter_on_by_id_pty, wait_until
+from .flows import finish_probe, submit
 
 DLMS = ("p1-dlms", "lg-mbus", "kamstrup-dlms")
 # Test keys of the simulated meters, never a real meter's.
@@ -101,31 +101,18 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
 async def _start(hass: HomeAssistant, standard: str, *, has_key: bool = True) -> FlowResult:
     """ "I know my meter's standard" → ``standard`` (a key was handed out) → connection."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "standard"})
-    result = await _submit(hass, result, {CONF_STANDARD: standard, "has_key": has_key})
+    result = await submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {CONF_STANDARD: standard, "has_key": has_key})
     assert (result["type"], result["step_id"]) == (FlowResultType.MENU, "connection")
     return result
 
 
-async def _submit(
-    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any] | None = None
-) -> FlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
-
-
-async def _probe(hass: HomeAssistant, result: FlowResult) -> FlowResult:
-    """Let the live check run to its end and return what follows it."""
-    assert result["type"] is FlowResultType.SHOW_PROGRESS, result
-    await hass.async_block_till_done()
-    return await _submit(hass, result)
-
-
 async def _to_keys(hass: HomeAssistant, standard: str, url: str) -> FlowResult:
     """Standard → a device path typed by hand (here a simulator:// address) → keys step."""
-    result = await _submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
+    result = await submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
     preset = get_spec(standard).serial_presets[0].id
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": preset})
-    result = await _submit(hass, result, {CONF_DEVICE: url})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": preset})
+    result = await submit(hass, result, {CONF_DEVICE: url})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "keys")
     return result
 
@@ -133,7 +120,7 @@ async def _to_keys(hass: HomeAssistant, standard: str, url: str) -> FlowResult:
 async def _check_keys(
     hass: HomeAssistant, result: FlowResult, ek: bytes | None, ak: bytes | None
 ) -> FlowResult:
-    return await _probe(hass, await _submit(hass, result, _keys(ek, ak)))
+    return await finish_probe(hass, await submit(hass, result, _keys(ek, ak)))
 
 
 # ------------------------------------------------------------------ offered, with presets
@@ -142,7 +129,7 @@ async def _check_keys(
 async def test_dlms_standards_are_offered(hass: HomeAssistant) -> None:
     """The three DLMS standards follow DSMR, in the order of the recommendation."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {"next_step_id": "standard"})
     options = [
         option["value"] for option in result["data_schema"].schema[CONF_STANDARD].config["options"]
     ]
@@ -152,15 +139,15 @@ async def test_dlms_standards_are_offered(hass: HomeAssistant) -> None:
 @pytest.mark.parametrize("standard", DLMS)
 async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard: str) -> None:
     """The standard's presets are offered, its usual one first; custom starts from it."""
-    result = await _submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
+    result = await submit(hass, await _start(hass, standard), {"next_step_id": "serial"})
     presets = result["data_schema"].schema["serial_preset"].config["options"]
     label, (baudrate, bytesize, parity, stopbits) = FIRST_PRESETS[standard]
     assert presets[0] == {"value": get_spec(standard).serial_presets[0].id, "label": label}
     assert len(presets) == len(get_spec(standard).serial_presets) + 1
     assert presets[-1]["value"] == "custom"
 
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
-    result = await _submit(hass, result, {CONF_DEVICE: _url(standard)})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": "custom"})
+    result = await submit(hass, result, {CONF_DEVICE: _url(standard)})
     assert result["step_id"] == "serial_format"
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
     assert defaults == {
@@ -169,7 +156,7 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
         "parity": {"N": "none", "E": "even"}[parity],
         "stopbits": str(int(stopbits)),
     }
-    result = await _submit(
+    result = await submit(
         hass, result, {"baudrate": 9600, "bytesize": "8", "parity": "even", "stopbits": "1"}
     )
     # Every DLMS standard may be encrypted (and the user said a key was handed out).
@@ -188,8 +175,8 @@ async def test_serial_presets_and_editable_format(hass: HomeAssistant, standard:
 async def test_plain_simulated_meter(hass: HomeAssistant, standard: str) -> None:
     """The demo path of each standard: no keys step, the entry is created and loads."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "demo"})
-    result = await _probe(hass, await _submit(hass, result, {CONF_STANDARD: standard}))
+    result = await submit(hass, result, {"next_step_id": "demo"})
+    result = await finish_probe(hass, await submit(hass, result, {CONF_STANDARD: standard}))
 
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     _title, unique_id = METERS[standard]
@@ -277,7 +264,7 @@ async def test_kamstrup_swapped_keys_stored_in_working_order(hass: HomeAssistant
     assert result["description_placeholders"] == {"meter": unique_id}
     assert result["data_schema"] is None or not result["data_schema"].schema
 
-    result = await _submit(hass, result, {})
+    result = await submit(hass, result, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Simulated meter {unique_id}"
     assert result["data"][CONF_ENCRYPTION_KEY] == EK.hex()
@@ -301,14 +288,14 @@ async def test_kamstrup_swapped_keys_on_reconfigure(hass: HomeAssistant) -> None
     )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    result = await _submit(hass, result, {"next_step_id": "standard"})
-    result = await _submit(hass, result, {CONF_STANDARD: "kamstrup-dlms", "has_key": True})
-    result = await _submit(hass, result, {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "han_8e1"})
-    result = await _submit(hass, result, {CONF_DEVICE: _url("kamstrup-dlms")})
+    result = await submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {CONF_STANDARD: "kamstrup-dlms", "has_key": True})
+    result = await submit(hass, result, {"next_step_id": "serial"})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": "han_8e1"})
+    result = await submit(hass, result, {CONF_DEVICE: _url("kamstrup-dlms")})
     result = await _check_keys(hass, result, AK, EK)
     assert result["step_id"] == "keys_swapped"
-    result = await _submit(hass, result, {})
+    result = await submit(hass, result, {})
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "reconfigure_successful")
     assert entry.data[CONF_ENCRYPTION_KEY] == EK.hex()
     assert entry.data[CONF_AUTHENTICATION_KEY] == AK.hex()
@@ -357,8 +344,8 @@ async def test_encrypted_p1_dlms_meter_on_a_serial_port(
     hass: HomeAssistant, am550_on_a_pty: Path
 ) -> None:
     """The AM550 preset (115200 8N1) on a real pty: wrong keys, then the right ones."""
-    result = await _submit(hass, await _start(hass, "p1-dlms"), {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: str(am550_on_a_pty), "serial_preset": "am550"})
+    result = await submit(hass, await _start(hass, "p1-dlms"), {"next_step_id": "serial"})
+    result = await submit(hass, result, {CONF_PORT: str(am550_on_a_pty), "serial_preset": "am550"})
     result = await _check_keys(hass, result, OTHER, OTHER)
     assert result["errors"] == {CONF_ENCRYPTION_KEY: "decryption_failed"}
     result = await _check_keys(hass, result, EK, AK)

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -29,6 +28,7 @@ from custom_components.ch_smart_meter.reader.simulate.meters import create_sourc
 from custom_components.ch_smart_meter.reader.simulate.source import Simulator, SourceOptions
 
 from .conftest import meter_on_by_id_pty, wait_until
+from .flows import submit
 
 BY_ID_NAME = "usb-Kamstrup_USB_Meter_Interface_K1234-if00-port0"
 
@@ -42,30 +42,24 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
     await hass.async_block_till_done()
 
 
-async def _submit(
-    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any] | None = None
-) -> FlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
-
-
 async def _add_through_the_flow(
     hass: HomeAssistant, standard: str, by_id: Path, preset: str, **keys: str
 ) -> FlowResult:
     """standard → serial port (as listed) with ``preset`` → [keys] → live check."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "standard"})
-    result = await _submit(hass, result, {CONF_STANDARD: standard, "has_key": bool(keys)})
-    result = await _submit(hass, result, {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": preset})
+    result = await submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {CONF_STANDARD: standard, "has_key": bool(keys)})
+    result = await submit(hass, result, {"next_step_id": "serial"})
+    result = await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": preset})
     if keys:
         assert result["step_id"] == "keys"
-        result = await _submit(hass, result, keys)
+        result = await submit(hass, result, keys)
     assert result["type"] is FlowResultType.SHOW_PROGRESS, result
     async with asyncio.timeout(30):
         while result["type"] is FlowResultType.SHOW_PROGRESS:
             await hass.async_block_till_done()
             await asyncio.sleep(0.05)
-            result = await _submit(hass, result)
+            result = await submit(hass, result)
     return result
 
 
@@ -141,22 +135,22 @@ MEP_BY_ID = "usb-FTDI_FT232R_USB_UART_A10K5MEP-if00-port0"
 
 async def _mep_flow_to_key(hass: HomeAssistant, by_id: Path) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {"next_step_id": "standard"})
     # A MEP meter always needs its key (MBK): the grid operator handed it out.
-    result = await _submit(hass, result, {CONF_STANDARD: "mep", "has_key": True})
-    result = await _submit(hass, result, {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "mep"})
+    result = await submit(hass, result, {CONF_STANDARD: "mep", "has_key": True})
+    result = await submit(hass, result, {"next_step_id": "serial"})
+    result = await submit(hass, result, {CONF_PORT: str(by_id), "serial_preset": "mep"})
     assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "mep_key"), result
     return result
 
 
 async def _check(hass: HomeAssistant, result: FlowResult, key: str) -> FlowResult:
-    result = await _submit(hass, result, {"encryption_key": key})
+    result = await submit(hass, result, {"encryption_key": key})
     async with asyncio.timeout(30):
         while result["type"] is FlowResultType.SHOW_PROGRESS:
             await hass.async_block_till_done()
             await asyncio.sleep(0.05)
-            result = await _submit(hass, result)
+            result = await submit(hass, result)
     return result
 
 

@@ -22,7 +22,7 @@ from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_PORT, MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.components.recorder.common import (
@@ -34,6 +34,7 @@ from custom_components.ch_smart_meter import async_remove_config_entry_device
 from custom_components.ch_smart_meter.const import CONF_STANDARD, CONF_UPDATE_INTERVAL, DOMAIN
 
 from .conftest import wait_until
+from .flows import submit
 
 # Grid power in the energy dashboard exists from 2025.12 on.
 HAS_GRID_POWER = (MAJOR_VERSION, MINOR_VERSION) >= (2025, 12)
@@ -58,26 +59,20 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
     await hass.async_block_till_done()
 
 
-async def _submit(
-    hass: HomeAssistant, result: FlowResult, user_input: dict[str, Any] | None = None
-) -> FlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
-
-
 async def _add_simulated_meter(hass: HomeAssistant, url: str) -> ConfigEntry:
     """I know the standard: P1 DSMR, no key → a device path typed by hand (a simulator://
     address) → check."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await _submit(hass, result, {"next_step_id": "standard"})
-    result = await _submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": False})
-    result = await _submit(hass, result, {"next_step_id": "serial"})
-    result = await _submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
-    result = await _submit(hass, result, {CONF_DEVICE: url})
+    result = await submit(hass, result, {"next_step_id": "standard"})
+    result = await submit(hass, result, {CONF_STANDARD: "dsmr", "has_key": False})
+    result = await submit(hass, result, {"next_step_id": "serial"})
+    result = await submit(hass, result, {CONF_PORT: "manual", "serial_preset": "dsmr5"})
+    result = await submit(hass, result, {CONF_DEVICE: url})
     async with asyncio.timeout(30):
         while result["type"] is FlowResultType.SHOW_PROGRESS:
             await hass.async_block_till_done()
             await asyncio.sleep(0.05)
-            result = await _submit(hass, result)
+            result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     entry: ConfigEntry = result["result"]
     await hass.async_block_till_done()
