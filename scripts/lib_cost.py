@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from lib_ha import (
     REPO_ROOT,
@@ -78,6 +79,8 @@ class Case:
     make_entry: Callable[[str, str, int], ConfigEntrySeed]  # (port, meter id, interval)
     checkout: Path | None = None
     polled: str | None = None  # "kmp" or "mep": POLLED_METERS meters asked, not a push meter
+    # Every telegram the meter will send decoded before the run (see FLOOR_INTEGRATION).
+    decoded_in_advance: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,20 @@ def all_cases() -> dict[str, Case]:
         "ours-30": Case(
             "ch_smart_meter, 30 s (update_interval 30)", "ch_smart_meter", 30, ours_entry
         ),
+        "floor-0": Case(
+            "ch_smart_meter, every telegram, telegrams decoded in advance",
+            "ch_smart_meter",
+            0,
+            ours_entry,
+            decoded_in_advance=True,
+        ),
+        "floor-30": Case(
+            "ch_smart_meter, 30 s, telegrams decoded in advance",
+            "ch_smart_meter",
+            30,
+            ours_entry,
+            decoded_in_advance=True,
+        ),
         "ours-5": Case(
             "ch_smart_meter, default 5 s (update_interval 5)", "ch_smart_meter", 5, ours_entry
         ),
@@ -250,6 +267,62 @@ def all_cases() -> dict[str, Case]:
     }
 
 
+# The simulated meter of every push case: the same telegrams from the same moment on.
+METER_SEED: Final = 7
+METER_START: Final = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)  # then one telegram per second
+
+# Cases floor-0/floor-30: what this integration costs when decoding costs nothing, i.e. the
+# share of Home Assistant itself (state writes, recorder, event loop) and of the coordinator.
+# A second integration in the same configuration decodes, before the run, every telegram the
+# simulated meter will send, and replaces DsmrDecoder.feed by a lookup of the bytes (a
+# telegram not found, none in practice, is decoded as usual). Production code is untouched.
+FLOOR_INTEGRATION: Final = """\
+\"\"\"scripts/cost: ch_smart_meter with every telegram decoded in advance.\"\"\"
+
+from datetime import timedelta
+
+from homeassistant.core import HomeAssistant
+
+SEED = {seed}
+START = {start!r}
+COUNT = {count}
+
+
+def _decoded() -> tuple[dict, type]:
+    from datetime import datetime
+
+    from custom_components.ch_smart_meter.reader.dsmr.telegram import (
+        DsmrDecoder,
+        decode_telegram,
+    )
+    from custom_components.ch_smart_meter.reader.simulate.meters import create_source
+    from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions
+    from custom_components.ch_smart_meter.reader.spec import DecoderOptions
+
+    source = create_source("dsmr", SourceOptions(seed=SEED))
+    moment = datetime.fromisoformat(START)
+    options = DecoderOptions()
+    table = {{}}
+    for _ in range(COUNT):
+        moment += timedelta(seconds=1)
+        frame = source.frame_at(moment)
+        table[frame] = decode_telegram(frame, options).reading
+    return table, DsmrDecoder
+
+
+async def async_setup(hass: HomeAssistant, config: dict) -> bool:
+    table, decoder_class = await hass.async_add_executor_job(_decoded)
+    decode = decoder_class.feed
+
+    def feed(self, data):
+        reading = table.get(data)
+        return [reading] if reading is not None else decode(self, data)
+
+    decoder_class.feed = feed
+    return True
+"""
+
+
 class Meter:
     """The simulated household DSMR 5.0.2 meter: one telegram per simulated second."""
 
@@ -257,10 +330,10 @@ class Meter:
         from custom_components.ch_smart_meter.reader.simulate.meters import create_source  # noqa: PLC0415
         from custom_components.ch_smart_meter.reader.simulate.source import SourceOptions  # noqa: PLC0415
 
-        self._source = create_source("dsmr", SourceOptions(seed=7))
+        self._source = create_source("dsmr", SourceOptions(seed=METER_SEED))
         self.meter_id: str = self._source.meter_id  # type: ignore[attr-defined]
         # A winter evening: the household imports, so power and energy move nearly every second.
-        self._moment = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
+        self._moment = METER_START
 
     def next_telegram(self) -> bytes:
         self._moment += timedelta(seconds=1)
@@ -522,11 +595,13 @@ class CaseRun:
             recorder=RECORDER,
             logger=LOGGER,
             entries=entries,
-            link_custom_components=case.domain != "dsmr",
+            link_custom_components=case.domain != "dsmr" and not case.decoded_in_advance,
             custom_components=None
             if case.checkout is None
             else case.checkout / "custom_components",
         )
+        if case.decoded_in_advance:
+            self._add_floor_integration()
         self.hass = start_hass(
             Path(sys.executable),
             self.config_dir,
@@ -536,6 +611,34 @@ class CaseRun:
         self.api = HomeAssistantApi(port)
         self.cycles: list[Cycle] = []
         self.windows: list[tuple[float, float]] = []  # wall-clock feeding windows, for rows
+
+    def _add_floor_integration(self) -> None:
+        """ch_smart_meter and, beside it, the integration that decodes in advance."""
+        components = self.config_dir / "custom_components"
+        components.mkdir()
+        source = (self.case.checkout or REPO_ROOT) / "custom_components" / "ch_smart_meter"
+        (components / "ch_smart_meter").symlink_to(source)
+        floor = components / "cost_floor"
+        floor.mkdir()
+        (floor / "manifest.json").write_text(
+            '{"domain": "cost_floor", "name": "cost floor", "version": "0.0.0", '
+            '"codeowners": [], "documentation": "https://example.invalid", '
+            '"iot_class": "local_push"}',
+            encoding="utf-8",
+        )
+        # Enough telegrams for the warm-up, the cycles and their re-warming, twice over.
+        seconds = (
+            self.args.warmup
+            + 60
+            + self.args.cycles * (self.rewarm + window_seconds(self.case, self.args))
+        )
+        count = int(2 * seconds * self.args.rate)
+        (floor / "__init__.py").write_text(
+            FLOOR_INTEGRATION.format(seed=METER_SEED, start=METER_START.isoformat(), count=count),
+            encoding="utf-8",
+        )
+        with (self.config_dir / "configuration.yaml").open("a", encoding="utf-8") as config:
+            config.write("cost_floor:\n")
 
     def warm_up(self) -> None:
         """Feed until the entry is loaded and its entities exist (core dsmr creates them on
