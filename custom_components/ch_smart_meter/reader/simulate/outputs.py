@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import logging
 import os
 from typing import Protocol
 
 from .pty import BACKLOG_LIMIT, PtyWriter, open_pty
 from .source import Simulator
-
-_LOGGER = logging.getLogger(__name__)
 
 
 class Output(Protocol):
