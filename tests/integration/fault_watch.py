@@ -92,8 +92,11 @@ class Watch:
         new = event.data["new_state"]
         if new is None or not entity_id.startswith(self.prefix):
             return
+        # When the state was written, not when this listener ran: a loaded event loop runs
+        # listeners tens of milliseconds later (on the monotonic clock of the readings).
+        written = time.monotonic() - max(0.0, time.time() - event.time_fired_timestamp)
         self.states.append(
-            StateRecord(time.monotonic(), entity_id, new.state, new.attributes.get("device_class"))
+            StateRecord(written, entity_id, new.state, new.attributes.get("device_class"))
         )
 
     @callback
