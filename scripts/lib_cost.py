@@ -766,26 +766,22 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         ours = by_key.get(("ch_smart_meter", interval))
         if domain != "dsmr" or ours is None:
             continue
-        # Cycle i of each case ran minutes apart at most: the ratio of each pair.
-        pairs = [
-            mine / theirs
-            for mine, theirs in zip(ours.per_telegram(), core.per_telegram(), strict=False)
-        ]
-        print(
-            f"ch_smart_meter / core dsmr at update interval {interval} s: "
-            f"{ours.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians); "
-            f"cycle by cycle {statistics.median(pairs):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
-        )
+        print(f"ch_smart_meter / core dsmr at update interval {interval} s: {_ratio(ours, core)}")
         if (floor := floors.get(interval)) is not None:
-            pairs = [
-                mine / theirs
-                for mine, theirs in zip(floor.per_telegram(), core.per_telegram(), strict=False)
-            ]
-            print(
-                f"  decoded in advance / core dsmr at {interval} s: "
-                f"{floor.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians); cycle by "
-                f"cycle {statistics.median(pairs):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
-            )
+            print(f"  decoded in advance / core dsmr at {interval} s: {_ratio(floor, core)}")
+
+
+def _ratio(mine: Result, core: Result) -> str:
+    """The ratio of the medians, and of each cycle to core's cycle of the same turn."""
+    # Cycle i of each case ran minutes apart at most: the ratio of each pair.
+    pairs = [
+        ours / theirs
+        for ours, theirs in zip(mine.per_telegram(), core.per_telegram(), strict=False)
+    ]
+    return (
+        f"{mine.cpu_per_telegram / core.cpu_per_telegram:.2f} (medians); "
+        f"cycle by cycle {statistics.median(pairs):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
+    )
 
 
 def print_threads(results: list[Result]) -> None:
