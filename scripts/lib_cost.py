@@ -494,28 +494,18 @@ def _task_cpu_seconds(stat_dir: str) -> float:
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(CPU time of all threads, of the main thread) of a process, in seconds."""
-    total = main = 0.0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            seconds = _task_cpu_seconds(f"/proc/{pid}/task/{task}")
-        except OSError:  # a thread that ended meanwhile
-            continue
-        total += seconds
-        if task == str(pid):
-            main = seconds
-    return total, main
+MAIN_THREAD: Final = "main"
 
 
 def cpu_by_thread(pid: int) -> dict[str, float]:
-    """CPU seconds of a process's threads, summed by thread name (the main thread: "main")."""
+    """CPU seconds of a process's threads, summed by thread name (the main thread: "main";
+    a thread that ended meanwhile is left out)."""
     seconds: dict[str, float] = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
             cpu = _task_cpu_seconds(f"/proc/{pid}/task/{task}")
             name = (
-                "main"
+                MAIN_THREAD
                 if task == str(pid)
                 else Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
             )
@@ -523,6 +513,15 @@ def cpu_by_thread(pid: int) -> dict[str, float]:
             continue
         seconds[name] = seconds.get(name, 0.0) + cpu
     return seconds
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU time of all threads, of the main thread) of a process, in seconds."""
+    return _totals(cpu_by_thread(pid))
+
+
+def _totals(threads: dict[str, float]) -> tuple[float, float]:
+    return sum(threads.values()), threads.get(MAIN_THREAD, 0.0)
 
 
 def count_rows(database: Path, entity_ids: list[str], start: float, end: float) -> int:
@@ -658,21 +657,10 @@ class CaseRun:
         feeder, pid = self.feeder, self.hass.pid
         feeder.start()
         time.sleep(self.rewarm)
-        threads0 = cpu_by_thread(pid)
-        sent0, (cpu0, main0), t0, wall0 = (
-            feeder.sent,
-            cpu_seconds(pid),
-            time.monotonic(),
-            time.time(),
-        )
+        sent0, threads0, t0, wall0 = feeder.sent, cpu_by_thread(pid), time.monotonic(), time.time()
         time.sleep(window_seconds(self.case, self.args))
-        sent1, (cpu1, main1), t1, wall1 = (
-            feeder.sent,
-            cpu_seconds(pid),
-            time.monotonic(),
-            time.time(),
-        )
-        threads1 = cpu_by_thread(pid)
+        sent1, threads1, t1, wall1 = feeder.sent, cpu_by_thread(pid), time.monotonic(), time.time()
+        (cpu0, main0), (cpu1, main1) = _totals(threads0), _totals(threads1)
         feeder.pause()
         self.windows.append((wall0, wall1))
         time.sleep(self.settle)
