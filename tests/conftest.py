@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 # Imported before Home Assistant starts, so that this repository's custom_components
 # package wins over the empty one of pytest-homeassistant-custom-component.
 import custom_components.ch_smart_meter  # noqa: F401
+from custom_components.ch_smart_meter.reader.simulate.pty import open_pty
 
 # No key in any log, error message, command-line output or test output of the whole suite.
 from tests.no_secrets import (  # noqa: F401
@@ -88,10 +88,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture
 def pty_pair() -> Iterator[tuple[int, str]]:
     """A raw pseudo-terminal: (master fd, slave path). The test plays the meter on the master."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    yield master, os.ttyname(slave)
+    master, slave, path = open_pty()
+    yield master, path
     for fd in (master, slave):
         with contextlib.suppress(OSError):
             os.close(fd)

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import struct
 import termios
@@ -58,8 +57,6 @@ from ..model import SerialSettings
 from ..transport import observe_serial_opens
 from .pty import PtyWriter, open_pty
 from .source import Simulator
-
-_LOGGER = logging.getLogger(__name__)
 
 # The speeds the terminal is parked at between a reader's changes (no meter uses them),
 # alternately, so that parking always changes something (see the module docstring).
